@@ -1,0 +1,3 @@
+"""Keras 3 optimizers for sparse and low-precision training."""
+
+from tf_lowprec.optimizers.grda import GRDA
