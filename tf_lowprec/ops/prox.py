@@ -38,14 +38,15 @@ def soft_threshold(x, threshold):
     Args:
         x: A floating-point tensor.
         threshold: A non-negative scalar, or a tensor broadcastable to `x`.
-            It is cast to `x.dtype`.
+            It is converted to `x.dtype` directly (a Python float is not
+            rounded through float32 first).
 
     Returns:
         A tensor with the shape and dtype of `x`.
     """
     _check_strength("threshold", threshold)
     x = ops.convert_to_tensor(x)
-    t = ops.cast(threshold, x.dtype)
+    t = ops.convert_to_tensor(threshold, x.dtype)
     return ops.subtract(x, ops.clip(x, ops.negative(t), t))
 
 
@@ -77,7 +78,8 @@ def prox_l2(x, l2):
     """
     _check_strength("l2", l2)
     x = ops.convert_to_tensor(x)
-    return ops.divide(x, ops.add(ops.cast(1.0, x.dtype), ops.cast(l2, x.dtype)))
+    one = ops.convert_to_tensor(1.0, x.dtype)
+    return ops.divide(x, ops.add(one, ops.convert_to_tensor(l2, x.dtype)))
 
 
 def prox_elastic_net(x, l1, l2):
