@@ -1,3 +1,5 @@
 """Keras 3 optimizers for sparse and low-precision training."""
 
 from tf_lowprec.optimizers.grda import GRDA
+from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
+from tf_lowprec.optimizers.proximal_sgd import ProximalSGD

@@ -1,0 +1,145 @@
+"""ProximalSGD against TF's kernels, the numpy oracle, golden vectors and SGD."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.reference import proximal_numpy as ref
+from tests.reference import proximal_tf_kernels as kernels
+from tf_lowprec.optimizers import ProximalSGD
+
+# algorithms.md §4.4 (TF's proximal_gradient_descent_test.py setting, lr=3.0)
+G0, G1 = [0.1, 0.2], [0.01, 0.02]
+
+
+def _golden_run(opt, steps):
+    v0, v1 = keras.Variable([1.0, 2.0]), keras.Variable([4.0, 3.0])
+    for _ in range(steps):
+        opt.apply([tf.constant(G0), tf.constant(G1)], [v0, v1])
+    return v0.numpy(), v1.numpy()
+
+
+def test_golden_vectors():
+    v0, v1 = _golden_run(ProximalSGD(3.0), 3)
+    np.testing.assert_allclose(v0, [0.1, 0.2], atol=1e-6)
+    np.testing.assert_allclose(v1, [3.91, 2.82], atol=1e-6)
+    v0, v1 = _golden_run(ProximalSGD(3.0, 0.001, 2.0), 10)
+    np.testing.assert_allclose(v0, [-0.0495, -0.0995], atol=1e-6)
+    np.testing.assert_allclose(v1, [-0.0045, -0.0095], atol=1e-6)
+
+
+@pytest.mark.parametrize("l1, l2", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.5, 0.3)])
+def test_dense_matches_tf_kernel(l1, l2):
+    rng = np.random.default_rng(1)
+    shapes = [(7, 5), (3,), (2, 3, 4)]
+    init = [rng.normal(0, 0.5, s).astype(np.float32) for s in shapes]
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.3, 7, 0.8)
+    opt = ProximalSGD(schedule, l1, l2)
+    ours = [keras.Variable(w) for w in init]
+    oracle = [tf.Variable(w) for w in init]
+    for step in range(25):
+        grads = [rng.normal(0, 1, s).astype(np.float32) for s in shapes]
+        lr = float(schedule(step))
+        opt.apply([tf.constant(g) for g in grads], ours)
+        for var, g in zip(oracle, grads):
+            kernels.proximal_sgd(var, g, lr, l1, l2)
+    for a, b in zip(ours, oracle):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
+    if l1:
+        assert np.mean(ours[0].numpy() == 0) > 0.1  # L1 produces exact zeros
+
+
+def test_sparse_matches_tf_kernel_and_numpy_with_duplicates():
+    rng = np.random.default_rng(2)
+    init = rng.normal(0, 0.5, (9, 4)).astype(np.float32)
+    opt = ProximalSGD(0.2, 0.05, 0.1)
+    ours, oracle = keras.Variable(init), tf.Variable(init)
+    expected = init.astype(np.float64)
+    for _ in range(15):
+        idx = rng.integers(0, 9, size=6).astype(np.int32)  # duplicates likely
+        rows = rng.normal(0, 1, (6, 4)).astype(np.float32)
+        grad = tf.IndexedSlices(tf.constant(rows), tf.constant(idx), tf.constant([9, 4]))
+        opt.apply([grad], [ours])
+        uniq, summed = ref.sum_duplicates(idx, rows)
+        kernels.proximal_sgd(oracle, summed, 0.2, 0.05, 0.1, indices=uniq)
+        expected = ref.proximal_sgd_sparse_step(expected, idx, rows, 0.2, 0.05, 0.1)
+    np.testing.assert_allclose(ours.numpy(), oracle.numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_leaves_untouched_rows_bit_identical():
+    init = np.full((5, 2), 0.01, np.float32)  # would be zeroed by the L1 prox
+    var = keras.Variable(init)
+    grad = tf.IndexedSlices(tf.ones((3, 2)), tf.constant([1, 3, 1]), tf.constant([5, 2]))
+    ProximalSGD(0.1, l1_regularization_strength=1.0).apply([grad], [var])
+    got = var.numpy()
+    np.testing.assert_array_equal(got[[0, 2, 4]], init[[0, 2, 4]])
+    np.testing.assert_allclose(got[1], [-0.09, -0.09], atol=1e-7)  # 0.01-0.2, thr 0.1
+    np.testing.assert_allclose(got[3], [0.0, 0.0])
+
+
+def test_float64_matches_numpy_oracle_with_schedule():
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 0.5, (6, 3))
+    schedule = keras.optimizers.schedules.PiecewiseConstantDecay([4, 8], [0.5, 0.1, 0.02])
+    var = keras.Variable(w, dtype="float64")
+    opt = ProximalSGD(schedule, 0.01, 0.5)
+    for step in range(12):
+        g = rng.normal(0, 1, w.shape)
+        opt.apply([tf.constant(g)], [var])
+        lr = float(schedule(step))  # the optimizer's lr is float32
+        w = ref.proximal_sgd_step(w, g, lr, 0.01, 0.5)
+        np.testing.assert_allclose(var.numpy(), w, rtol=1e-12, atol=1e-14)
+
+
+def test_no_regularization_is_bit_identical_to_sgd():
+    rng = np.random.default_rng(4)
+    init = rng.normal(0, 1, (4, 3)).astype(np.float32)
+    a, b = keras.Variable(init), keras.Variable(init)
+    prox, sgd = ProximalSGD(0.07), keras.optimizers.SGD(0.07)
+    for _ in range(10):
+        g = tf.constant(rng.normal(0, 1, init.shape).astype(np.float32))
+        prox.apply([g], [a])
+        sgd.apply([g], [b])
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_sparse_under_xla():
+    var = keras.Variable(np.ones((4, 2), np.float32))
+    opt = ProximalSGD(0.5, 0.1)
+    opt.build([var])
+
+    @tf.function(jit_compile=True)
+    def step(rows, idx):
+        opt.apply([tf.IndexedSlices(rows, idx, tf.constant([4, 2]))], [var])
+
+    step(tf.ones((3, 2)), tf.constant([0, 2, 0]))
+    expected = ref.proximal_sgd_sparse_step(
+        np.ones((4, 2)), [0, 2, 0], np.ones((3, 2)), 0.5, 0.1
+    )
+    np.testing.assert_allclose(var.numpy(), expected, atol=1e-7)
+
+
+def test_config_round_trip():
+    opt = ProximalSGD(0.3, 0.01, 0.2, clipnorm=1.0, name="p")
+    config = opt.get_config()
+    assert config["l1_regularization_strength"] == 0.01
+    assert config["l2_regularization_strength"] == 0.2
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert isinstance(restored, ProximalSGD)
+    assert restored.get_config() == config
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"learning_rate": 0.0}, "learning_rate=0.0"),
+        ({"learning_rate": -1.0}, "learning_rate=-1.0"),
+        ({"l1_regularization_strength": -0.1}, "l1_regularization_strength=-0.1"),
+        ({"l2_regularization_strength": -2}, "l2_regularization_strength=-2"),
+    ],
+)
+def test_invalid_arguments_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ProximalSGD(**kwargs)

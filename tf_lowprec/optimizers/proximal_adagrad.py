@@ -1,0 +1,205 @@
+"""ProximalAdagrad: FOBOS with Adagrad step sizes, TF1 semantics."""
+
+import keras
+from keras import ops
+from keras.src.optimizers import base_optimizer
+
+from tf_lowprec.ops.prox import prox_elastic_net
+from tf_lowprec.optimizers import _sparse
+
+
+@keras.saving.register_keras_serializable(package="tf_lowprec")
+class ProximalAdagrad(keras.optimizers.Optimizer):
+    """Adagrad followed by the elastic-net proximal map (FOBOS-Adagrad).
+
+    Each coordinate takes an Adagrad step with its own step size
+    `eta = lr / sqrt(accumulator)`, then the proximal map of
+    `l1 * ||w||_1 + (l2 / 2) * ||w||_2^2` scaled by that same `eta`. The L1
+    part sets small weights exactly to zero. This is TensorFlow 1's
+    `tf.compat.v1.train.ProximalAdagradOptimizer` (kernel
+    `ApplyProximalAdagrad`), rewritten for Keras 3. As in TF1 there is **no
+    epsilon**: the accumulator starts at `initial_accumulator_value > 0`, which
+    keeps `1 / sqrt(accumulator)` finite. With no regularization it equals
+    `keras.optimizers.Adagrad(epsilon=0)` up to float round-off (`rsqrt`
+    versus `1 / sqrt`).
+
+    Update rule for a variable `w` with gradient `g`:
+
+    ```
+    acc = acc + g^2
+    eta = lr / sqrt(acc)
+    p   = w - eta * g
+    w   = sign(p) * max(|p| - eta * l1, 0) / (1 + eta * l2)
+    ```
+
+    Notation:
+
+    - `acc` is the per-coordinate accumulator slot, initialised to
+      `initial_accumulator_value`,
+    - `lr` is the learning rate (evaluated at the current step if it is a
+      schedule),
+    - `l1` is `l1_regularization_strength`,
+    - `l2` is `l2_regularization_strength`.
+
+    Sparse gradients (`tf.IndexedSlices`) first sum the rows of duplicate
+    indices, then update only the rows they touch, in both the variable and
+    the accumulator (TF1 behaviour).
+
+    Args:
+        learning_rate: A float, a
+            `keras.optimizers.schedules.LearningRateSchedule` instance, or
+            a callable that takes no arguments and returns the actual value to
+            use. Must be positive. Defaults to `0.001`.
+        initial_accumulator_value: A float > 0, the starting value of the
+            accumulator. Defaults to `0.1`.
+        l1_regularization_strength: A float >= 0, the L1 penalty strength.
+            Defaults to `0.0`.
+        l2_regularization_strength: A float >= 0, the L2 penalty strength
+            (the penalty is `(l2 / 2) * ||w||^2`). Defaults to `0.0`.
+        {{base_optimizer_keyword_args}}
+
+    Example:
+
+    >>> model = keras.Sequential([keras.layers.Dense(1)])
+    >>> model.compile(
+    ...     optimizer=ProximalAdagrad(0.1, l1_regularization_strength=1e-3),
+    ...     loss="mse",
+    ... )
+    >>> model.fit(x, y, epochs=2)  # doctest: +SKIP
+
+    References:
+
+    - [Duchi & Singer, 2009](
+        https://jmlr.org/papers/v10/duchi09a.html), "Efficient online and
+        batch learning using forward backward splitting" (FOBOS).
+    - [Duchi, Hazan & Singer, 2011](
+        https://jmlr.org/papers/v12/duchi11a.html), "Adaptive subgradient
+        methods for online learning and stochastic optimization" (Adagrad).
+    - [TensorFlow 1 implementation](
+        https://github.com/tensorflow/tensorflow/blob/master/tensorflow/python/training/proximal_adagrad.py)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        initial_accumulator_value=0.1,
+        l1_regularization_strength=0.0,
+        l2_regularization_strength=0.0,
+        weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        use_ema=False,
+        ema_momentum=0.99,
+        ema_overwrite_frequency=None,
+        loss_scale_factor=None,
+        gradient_accumulation_steps=None,
+        name="proximal_adagrad",
+        **kwargs,
+    ):
+        super().__init__(
+            learning_rate=learning_rate,
+            name=name,
+            weight_decay=weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            use_ema=use_ema,
+            ema_momentum=ema_momentum,
+            ema_overwrite_frequency=ema_overwrite_frequency,
+            loss_scale_factor=loss_scale_factor,
+            gradient_accumulation_steps=gradient_accumulation_steps,
+            **kwargs,
+        )
+        if isinstance(learning_rate, (int, float)) and learning_rate <= 0:
+            raise ValueError(
+                "`learning_rate` must be positive. "
+                f"Received: learning_rate={learning_rate}."
+            )
+        if initial_accumulator_value <= 0:
+            raise ValueError(
+                "`initial_accumulator_value` must be positive (there is no "
+                "epsilon). Received: "
+                f"initial_accumulator_value={initial_accumulator_value}."
+            )
+        if l1_regularization_strength < 0:
+            raise ValueError(
+                "`l1_regularization_strength` must be >= 0. Received: "
+                f"l1_regularization_strength={l1_regularization_strength}."
+            )
+        if l2_regularization_strength < 0:
+            raise ValueError(
+                "`l2_regularization_strength` must be >= 0. Received: "
+                f"l2_regularization_strength={l2_regularization_strength}."
+            )
+        self.initial_accumulator_value = initial_accumulator_value
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+
+    def build(self, var_list):
+        """Creates one `accumulator` slot per variable.
+
+        Args:
+            var_list: list of model variables to build slots for.
+        """
+        if self.built:
+            return
+        super().build(var_list)
+        self._accumulators = self.add_optimizer_variables(
+            var_list,
+            "accumulator",
+            initializer=self._fill_initial_accumulator,
+        )
+
+    def _fill_initial_accumulator(self, shape, dtype=None):
+        # `ops.full` converts the value straight to `dtype`; the built-in
+        # `Constant` initializer would round it through float32 first.
+        return ops.full(shape, self.initial_accumulator_value, dtype=dtype)
+
+    def update_step(self, gradient, variable, learning_rate):
+        """Adagrad-scaled proximal step, row-wise for sparse gradients."""
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        l1 = ops.convert_to_tensor(self.l1_regularization_strength, dtype)
+        l2 = ops.convert_to_tensor(self.l2_regularization_strength, dtype)
+        accumulator = self._accumulators[self._get_variable_index(variable)]
+        if _sparse.is_indexed_slices(gradient):
+            indices, g = _sparse.sum_duplicate_indices(gradient)
+            g = ops.cast(g, dtype)
+            acc = ops.add(
+                ops.take(accumulator, indices, axis=0), ops.square(g)
+            )
+            w = ops.take(variable, indices, axis=0)
+        else:
+            g = ops.cast(gradient, dtype)
+            acc = ops.add(accumulator, ops.square(g))
+            w = variable
+        eta = ops.multiply(lr, ops.rsqrt(acc))
+        new_w = prox_elastic_net(
+            ops.subtract(w, ops.multiply(g, eta)),
+            ops.multiply(eta, l1),
+            ops.multiply(eta, l2),
+        )
+        if _sparse.is_indexed_slices(gradient):
+            shape = variable.shape
+            acc = _sparse.indexed_slices(acc, indices, shape)
+            new_w = _sparse.indexed_slices(new_w, indices, shape)
+        self.assign(accumulator, acc)
+        self.assign(variable, new_w)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "initial_accumulator_value": self.initial_accumulator_value,
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+            }
+        )
+        return config
+
+
+ProximalAdagrad.__doc__ = ProximalAdagrad.__doc__.replace(
+    "{{base_optimizer_keyword_args}}",
+    base_optimizer.base_optimizer_keyword_args,
+)
