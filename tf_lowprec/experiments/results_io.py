@@ -1,0 +1,59 @@
+"""Result files that are never left half-written."""
+
+import csv
+import os
+import tempfile
+
+
+def write_csv_atomic(path, rows, fieldnames=None):
+    """Writes `rows` (dicts) to `path` atomically: a temp file, then rename.
+
+    An interrupted write leaves either the old file or the new one, never a
+    truncated mix. Columns default to the union of the rows' keys in first-seen
+    order.
+
+    Args:
+        path: Destination CSV path; parent directories are created.
+        rows: Iterable of dicts.
+        fieldnames: Column order. Defaults to the keys in first-seen order.
+    """
+    rows = list(rows)
+    if fieldnames is None:
+        fieldnames = list(dict.fromkeys(key for row in rows for key in row))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".csv")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_csv(path):
+    """Reads a CSV written by `write_csv_atomic` into a list of dicts (strings)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def save_figure_atomic(figure, path, dpi=120):
+    """Saves a matplotlib figure to `path` via a temp file and rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1] or ".png"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

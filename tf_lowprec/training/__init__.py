@@ -1,0 +1,3 @@
+"""Training utilities: callbacks, schedules and losses."""
+
+from tf_lowprec.training.epoch_timer import EpochTimer
