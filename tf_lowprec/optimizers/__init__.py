@@ -3,3 +3,6 @@
 from tf_lowprec.optimizers.grda import GRDA
 from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
 from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
+from tf_lowprec.optimizers.registry import available
+from tf_lowprec.optimizers.registry import get
+from tf_lowprec.optimizers.registry import register

@@ -1,0 +1,154 @@
+"""Optimizers by name: the baseline comparison set and later additions.
+
+```python
+from tf_lowprec import optimizers
+
+opt = optimizers.get("momentum", learning_rate=0.1)   # keras SGD(momentum=0.9)
+opt = optimizers.get("proximal_adagrad", l1_regularization_strength=1e-4)
+optimizers.available()  # ['adadelta', 'adagrad', 'adam', 'ftrl', 'grda', ...]
+```
+
+Keras built-ins are used wherever they exist (never reimplemented); a name is
+a Keras class plus a few fixed defaults (e.g. `momentum` is
+`keras.optimizers.SGD(momentum=0.9)`). Each optimizer keeps its own default
+learning rate, so sweeps should pass `learning_rate` explicitly.
+
+New optimizers add themselves with `register(name, factory)`, e.g. at the
+bottom of their module: `registry.register("svrg", SVRG)`.
+"""
+
+import inspect
+
+import keras
+
+from tf_lowprec.optimizers.grda import GRDA
+from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
+from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
+
+_REGISTRY = {}
+
+
+def _normalize(name):
+    return name.strip().lower().replace("-", "_")
+
+
+def _accepted_keywords(factory):
+    """Named keyword parameters of `factory`, or None if it takes any."""
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    named = {
+        p.name
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    if takes_var_kw and not named:
+        return None  # e.g. `lambda **kw: ...`: nothing to check against
+    return named
+
+
+def register(name, factory, defaults=None, overwrite=False):
+    """Makes `get(name, **overrides)` return `factory(**defaults, **overrides)`.
+
+    Args:
+        name: The lookup name; case-insensitive, `-` and `_` are the same.
+        factory: An optimizer class, or any callable returning a
+            `keras.optimizers.Optimizer`. Its named keyword parameters are
+            the accepted overrides (a Keras optimizer's `**kwargs` only
+            forwards to the base class, whose arguments are all named).
+        defaults: Optional dict of keyword arguments fixed for this name
+            (`{"momentum": 0.9}` for `"momentum"`); overrides win.
+            Defaults to `None`.
+        overwrite: Whether an existing name may be replaced. Defaults to
+            `False`.
+
+    Returns:
+        `factory`, unchanged.
+    """
+    key = _normalize(name)
+    if not key:
+        raise ValueError(f"`name` must be non-empty. Received: name={name!r}.")
+    if not callable(factory):
+        raise ValueError(
+            f"`factory` must be callable. Received: factory={factory!r}."
+        )
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"Optimizer name {key!r} is already registered; pass "
+            "`overwrite=True` to replace it."
+        )
+    _REGISTRY[key] = (factory, dict(defaults or {}))
+    return factory
+
+
+def available():
+    """Sorted list of the registered optimizer names."""
+    return sorted(_REGISTRY)
+
+
+def get(identifier, **overrides):
+    """Builds an optimizer from a name, a config dict, or passes one through.
+
+    Args:
+        identifier: A registered name (see `available()`), a
+            `keras.optimizers.Optimizer` instance (returned as is), or a
+            config dict as written by `keras.optimizers.serialize`
+            (deserialized, with `overrides` merged into its config).
+        **overrides: Constructor arguments, e.g. `learning_rate=0.1`.
+
+    Returns:
+        A new `keras.optimizers.Optimizer` (or `identifier` itself).
+
+    Raises:
+        ValueError: for an unknown name (the message lists the valid ones)
+            or an argument the optimizer does not take.
+    """
+    if isinstance(identifier, keras.optimizers.Optimizer):
+        if overrides:
+            raise ValueError(
+                "Overrides cannot be applied to an optimizer instance. "
+                f"Received: overrides={overrides}."
+            )
+        return identifier
+    if isinstance(identifier, dict):
+        config = dict(identifier)
+        config["config"] = {**config.get("config", {}), **overrides}
+        return keras.optimizers.deserialize(config)
+    if not isinstance(identifier, str):
+        raise ValueError(
+            "`identifier` must be an optimizer name, a config dict or a "
+            f"keras.optimizers.Optimizer. Received: identifier={identifier!r}."
+        )
+    key = _normalize(identifier)
+    if key not in _REGISTRY:
+        raise ValueError(
+            f"Unknown optimizer {identifier!r}. Valid names: "
+            f"{', '.join(available())}."
+        )
+    factory, defaults = _REGISTRY[key]
+    accepted = _accepted_keywords(factory)
+    if accepted is not None:
+        unknown = sorted(set(overrides) - accepted)
+        if unknown:
+            raise ValueError(
+                f"Optimizer {key!r} does not take argument(s) {unknown}. "
+                f"Accepted: {', '.join(sorted(accepted))}."
+            )
+    return factory(**{**defaults, **overrides})
+
+
+# The baseline comparison set (Keras built-ins) and tf_lowprec's own.
+register("sgd", keras.optimizers.SGD)
+register("momentum", keras.optimizers.SGD, {"momentum": 0.9})
+register("nesterov", keras.optimizers.SGD, {"momentum": 0.9, "nesterov": True})
+register("adam", keras.optimizers.Adam)
+register("rmsprop", keras.optimizers.RMSprop)
+register("rmsprop_centered", keras.optimizers.RMSprop, {"centered": True})
+register("adagrad", keras.optimizers.Adagrad)
+register("adadelta", keras.optimizers.Adadelta)
+register("ftrl", keras.optimizers.Ftrl)
+register("proximal_sgd", ProximalSGD)
+register("proximal_adagrad", ProximalAdagrad)
+register("grda", GRDA)
