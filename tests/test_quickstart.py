@@ -20,8 +20,9 @@ def test_quickstart_writes_table_csv_and_plot(tmp_path, capsys):
     assert code == 0
     rows = read_csv(out / "quickstart.csv")
     assert [r["optimizer"] for r in rows] == ["SGD", "SGD", "GRDA(c=0.05, mu=0.7)", "GRDA(c=0.05, mu=0.7)"]
-    assert float(rows[0]["sparsity"]) == 0.0  # SGD makes no exact zeros
-    assert float(rows[-1]["sparsity"]) > 0.0
+    # SGD's only exact zeros are biases of units that never activated.
+    assert float(rows[1]["sparsity"]) < 0.01
+    assert float(rows[-1]["sparsity"]) > 0.05
     assert all(0.0 <= float(r["test_accuracy"]) <= 1.0 for r in rows)
     with open(out / "quickstart.png", "rb") as f:
         assert f.read(4) == b"\x89PNG"
