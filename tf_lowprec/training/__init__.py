@@ -1,3 +1,9 @@
 """Training utilities: callbacks, schedules and losses."""
 
 from tf_lowprec.training.epoch_timer import EpochTimer
+from tf_lowprec.training.losses import IntegerLabels
+from tf_lowprec.training.losses import SigmoidFocalCrossentropy
+from tf_lowprec.training.losses import WeightedBinaryCrossentropy
+from tf_lowprec.training.losses import WeightedKappaLoss
+from tf_lowprec.training.losses import available_losses
+from tf_lowprec.training.losses import get_loss
