@@ -126,3 +126,46 @@ def expected_cifar(name: str, members: dict, split: str):
         xs.append(img)
         ys.append(np.array(batch[key]))
     return np.concatenate(xs), np.concatenate(ys)
+
+
+# --- Python 2 pickles, opcode by opcode -------------------------------------------
+# The upstream CIFAR files were written by Python 2 (protocol 2): keys are Python 2
+# `str` (BINSTRING opcodes, bytes under encoding="bytes") and arrays reference
+# `numpy.core.multiarray`. Python 3 cannot produce such a stream, so we emit it.
+
+def _py2_str(b: bytes) -> bytes:
+    if len(b) < 256:
+        return b"U" + bytes([len(b)]) + b  # SHORT_BINSTRING
+    return b"T" + struct.pack("<i", len(b)) + b  # BINSTRING
+
+
+def _py2_int(v: int) -> bytes:
+    return b"K" + bytes([v]) if 0 <= v < 256 else b"J" + struct.pack("<i", v)
+
+
+def _py2_uint8_array(a: np.ndarray) -> bytes:
+    # _reconstruct(ndarray, (0,), 'b'), then BUILD with
+    # (1, shape, dtype('u1', 0, 1) + its state, fortran=False, raw bytes)
+    out = (b"cnumpy.core.multiarray\n_reconstruct\n" + b"cnumpy\nndarray\n"
+           + _py2_int(0) + b"\x85" + _py2_str(b"b") + b"\x87R")
+    out += b"(" + _py2_int(1) + b"(" + b"".join(_py2_int(d) for d in a.shape) + b"t"
+    out += b"cnumpy\ndtype\n" + _py2_str(b"u1") + _py2_int(0) + _py2_int(1) + b"\x87R"
+    out += (b"(" + _py2_int(3) + _py2_str(b"|") + b"NNN" + _py2_int(-1) + _py2_int(-1)
+            + _py2_int(0) + b"tb")
+    return out + b"\x89" + _py2_str(np.ascontiguousarray(a).tobytes()) + b"tb"
+
+
+def py2_pickle(batch: dict) -> bytes:
+    """Protocol-2 pickle of a CIFAR batch dict as Python 2 + numpy 1 wrote it."""
+    out = b"\x80\x02}("
+    for key, value in batch.items():
+        out += _py2_str(key)
+        if isinstance(value, np.ndarray):
+            out += _py2_uint8_array(value)
+        elif isinstance(value, list) and all(isinstance(v, int) for v in value):
+            out += b"](" + b"".join(_py2_int(v) for v in value) + b"e"
+        elif isinstance(value, list):
+            out += b"](" + b"".join(_py2_str(v) for v in value) + b"e"
+        else:
+            out += _py2_str(value)
+    return out + b"u."

@@ -13,8 +13,8 @@ from tf_lowprec.data import locate
 from .conftest import REAL_SYSTEM_DIRS
 
 from .formats import (
-    fake_mnist, write_cifar_archive, cifar_members, expected_cifar,
-    write_idx_dataset, write_idx_split,
+    cifar_batch, cifar_members, expected_cifar, fake_mnist, py2_pickle,
+    write_cifar_archive, write_idx_dataset, write_idx_split,
 )
 
 
@@ -99,6 +99,19 @@ def test_cifar_archive_values_and_normalization(tmp_path):
     ex, ey = expected_cifar("cifar10", members, "test")
     np.testing.assert_allclose(xb, _oracle(ex, "cifar10"), rtol=0, atol=1e-6)
     np.testing.assert_array_equal(yb, ey)
+
+
+def test_cifar_python2_pickles(tmp_path):
+    """Byte-for-byte the kind of stream the upstream archive holds (Python 2, numpy 1)."""
+    members = {m: py2_pickle(cifar_batch("cifar10", 3, seed=i))
+               for i, m in enumerate(cifar_members("cifar10", n=3))}
+    assert b"numpy.core.multiarray" in members["cifar-10-batches-py/test_batch"]
+    write_cifar_archive(tmp_path / "cifar-10-python.tar.gz", members)
+    x, y = data.load_numpy("cifar10", "test", data_dir=tmp_path)
+    batch = cifar_batch("cifar10", 3, seed=5)  # test_batch is the sixth member
+    np.testing.assert_array_equal(x[1, 4, 7], batch[b"data"][1, [4 * 32 + 7 + c * 1024
+                                                                  for c in range(3)]])
+    np.testing.assert_array_equal(y, batch[b"labels"])
 
 
 def test_cifar100_uses_fine_labels(tmp_path):
