@@ -1,6 +1,6 @@
 """Quickstart: SGD vs GRDA on Fashion-MNIST, side by side.
 
-    python -m tf_lowprec.quickstart            # ~5 min on 2 CPU cores
+    python -m tf_lowprec.quickstart            # ~3-5 min on 2 CPU cores
     python -m tf_lowprec.quickstart --help
 
 Trains the small CNN (`tf_lowprec.models.cnn`) twice from the same initial
@@ -48,7 +48,7 @@ def build_parser():
         "print test accuracy, sparsity and time, write a CSV and a PNG.",
     )
     parser.add_argument("--dataset", default="fashion_mnist", choices=data.NAMES)
-    parser.add_argument("--epochs", type=_positive_int, default=3)
+    parser.add_argument("--epochs", type=_positive_int, default=5)
     parser.add_argument("--batch-size", type=_positive_int, default=128)
     parser.add_argument("--learning-rate", type=_positive_float, default=0.1,
                         help="shared by SGD and GRDA (default: 0.1)")

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tf_lowprec.experiments.results_io import save_figure_atomic  # noqa: E402
 
@@ -47,6 +48,7 @@ def plot_epoch_curves(rows, metrics, path, group_key="optimizer", title=None):
                 label=name,
             )
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(_LABELS.get(metric, metric))
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")

@@ -7,3 +7,7 @@ from tf_lowprec.training.losses import WeightedBinaryCrossentropy
 from tf_lowprec.training.losses import WeightedKappaLoss
 from tf_lowprec.training.losses import available_losses
 from tf_lowprec.training.losses import get_loss
+from tf_lowprec.training.lr_schedules import ConstantAndDrop
+from tf_lowprec.training.lr_schedules import CosineAnnealing
+from tf_lowprec.training.lr_schedules import MultiStep
+from tf_lowprec.training.lr_schedules import PaperPiecewise

@@ -5,14 +5,20 @@
 (shape `(batch, num_classes)`), which is what `tf_lowprec.models` output and
 what the sweeps train on. Pass `sparse_labels=False` for one-hot targets.
 
-| name                          | loss                                      | multi-class use                   |
-|-------------------------------|-------------------------------------------|-----------------------------------|
-| `sparse_softmax_cross_entropy`| `keras.losses.SparseCategoricalCrossentropy` | native                         |
-| `softmax_cross_entropy`       | `keras.losses.CategoricalCrossentropy`    | labels one-hot encoded            |
-| `sigmoid_cross_entropy`       | `keras.losses.BinaryCrossentropy`         | one-vs-rest, mean over classes    |
-| `weighted_cross_entropy`      | `WeightedBinaryCrossentropy(pos_weight)`  | one-vs-rest, mean over classes    |
-| `sigmoid_focal_cross_entropy` | `SigmoidFocalCrossentropy(alpha, gamma)`  | one-vs-rest, sum over classes     |
-| `weighted_kappa`              | `WeightedKappaLoss(weightage)`            | softmax of the logits vs one-hot  |
+Names, the loss behind each, and how it meets `C`-class logits:
+
+- `sparse_softmax_cross_entropy`: `keras.losses.SparseCategoricalCrossentropy`
+  on the integer labels as they are.
+- `softmax_cross_entropy`: `keras.losses.CategoricalCrossentropy` on one-hot
+  encoded labels (same value; also takes `label_smoothing`).
+- `sigmoid_cross_entropy`: `keras.losses.BinaryCrossentropy`: `C`
+  one-vs-rest sigmoid problems on the one-hot labels, mean over classes.
+- `weighted_cross_entropy`: `WeightedBinaryCrossentropy(pos_weight)`, the
+  same one-vs-rest set-up with the positive class weighted.
+- `sigmoid_focal_cross_entropy`: `SigmoidFocalCrossentropy(alpha, gamma)`,
+  one-vs-rest, summed over classes (TFA's definition).
+- `weighted_kappa`: `WeightedKappaLoss(weightage)` between the softmax of
+  the logits and the one-hot labels (a batch-level loss).
 
 Every name defaults to `from_logits=True` (where the loss has that argument).
 Keras built-ins are used where they compute the same thing; the three classes
