@@ -64,6 +64,7 @@ def train_and_evaluate(
         train_data,
         validation_data=test_data,
         epochs=epochs,
+        shuffle=False,  # datasets arrive shuffled (tf_lowprec.data.load)
         callbacks=[EpochTimer(), SparsityLogger(), *callbacks],
         verbose=verbose,
     )
