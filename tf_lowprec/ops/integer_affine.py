@@ -1,0 +1,95 @@
+"""Integer-affine (scale / zero point) quantization: codes, parameters, kernel.
+
+For `IntegerAffine(b, symmetric, per_channel_axis)` and one channel `c`
+(the whole tensor when `per_channel_axis` is None):
+
+    symmetric:   scale = max|x_c| / (2^(b-1) - 1),  zero_point = 0,
+                 codes in [-(2^(b-1) - 1), 2^(b-1) - 1]
+    asymmetric:  lo = min(min x_c, 0), hi = max(max x_c, 0),
+                 scale = (hi - lo) / (2^b - 1),
+                 zero_point = clamp(round(-2^(b-1) - lo / scale), code range),
+                 codes in [-2^(b-1), 2^(b-1) - 1]
+    code = clamp(R(x / scale) + zero_point, code_min, code_max)
+    dequantized = scale * (code - zero_point)
+
+`R` is nearest (half to even) or stochastic rounding. A channel with
+`scale = 0` (all zeros) uses `scale = 1`, so its codes are 0 and nothing is
+NaN. Non-finite entries are left out of the ranges; the fake-quantization
+kernel returns them unchanged.
+
+This is the scheme of TFLite / Keras post-training weight quantization
+(symmetric, narrow range, per channel for kernels) and of TFLite's int8
+activations (asymmetric).
+"""
+
+import tensorflow as tf
+
+from tf_lowprec.ops import ranges
+from tf_lowprec.ops import rounding
+
+
+def _reduction_axes(x, axis):
+    rank = x.shape.rank
+    if axis is None:
+        return None
+    if rank is None or not -rank <= axis < rank:
+        raise ValueError(
+            "`per_channel_axis` of IntegerAffine is out of range for a tensor "
+            f"of shape {x.shape}. Received: per_channel_axis={axis}"
+        )
+    axis %= rank
+    return [d for d in range(rank) if d != axis]
+
+
+def prepare_integer_affine(x, fmt):
+    """Channel ranges computed outside XLA when that is faster (see `ranges`)."""
+    return ranges.estimate_range(x, _reduction_axes(x, fmt.per_channel_axis))
+
+
+def affine_parameters(x, fmt, estimate=()):
+    """Scale and zero point of float32 `x` for `fmt`, broadcastable to `x`.
+
+    Returns:
+        `(scale, zero_point)`, both float32; `zero_point` holds integers.
+    """
+    axes = _reduction_axes(x, fmt.per_channel_axis)
+    low, high = ranges.finite_range(x, axes, estimate)
+    if fmt.symmetric:
+        scale = tf.maximum(high, -low) / float(fmt.code_max)
+        scale = tf.where(scale > 0.0, scale, 1.0)
+        return scale, tf.zeros_like(scale)
+    low = tf.minimum(low, 0.0)
+    high = tf.maximum(high, 0.0)
+    scale = (high - low) / float(2**fmt.bits - 1)
+    scale = tf.where(scale > 0.0, scale, 1.0)
+    zero_point = tf.clip_by_value(
+        tf.round(float(fmt.code_min) - low / scale),
+        float(fmt.code_min),
+        float(fmt.code_max),
+    )
+    return scale, zero_point
+
+
+def affine_codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
+    """Integer codes of float32 `x` (as float32 integers) with their parameters.
+
+    Returns:
+        `(codes, scale, zero_point)`; `x ~= scale * (codes - zero_point)`.
+    """
+    scale, zero_point = affine_parameters(x, fmt, estimate)
+    v = x / scale
+    if rounding_mode == "nearest":
+        k = rounding.round_nearest(v)
+    else:
+        k = rounding.round_stochastic(v, seed)
+    codes = tf.clip_by_value(
+        k + zero_point, float(fmt.code_min), float(fmt.code_max)
+    )
+    return codes, scale, zero_point
+
+
+def quantize_integer_affine(x, fmt, rounding_mode, seed, *estimate):
+    """Fake-quantizes float32 `x` to `fmt` (an `IntegerAffine`)."""
+    codes, scale, zero_point = affine_codes(x, fmt, rounding_mode, seed, estimate)
+    q = (codes - zero_point) * scale
+    return tf.where(tf.math.is_finite(x), q, x)
