@@ -11,3 +11,7 @@ from tf_lowprec.training.lr_schedules import ConstantAndDrop
 from tf_lowprec.training.lr_schedules import CosineAnnealing
 from tf_lowprec.training.lr_schedules import MultiStep
 from tf_lowprec.training.lr_schedules import PaperPiecewise
+from tf_lowprec.training.batch_size_schedules import LinearBatchSize
+from tf_lowprec.training.batch_size_schedules import ScheduledBatches
+from tf_lowprec.training.batch_size_schedules import fit_with_batch_schedule
+from tf_lowprec.training.batch_size_schedules import get_batch_size_schedule
