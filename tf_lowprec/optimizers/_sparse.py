@@ -7,6 +7,7 @@ rows of each index, as TF1's `Optimizer._apply_sparse_duplicate_indices` did;
 otherwise a row hit twice would be updated from two partial gradients.
 """
 
+import keras
 import tensorflow as tf
 
 
@@ -30,6 +31,17 @@ def sum_duplicate_indices(gradient):
         gradient.values, positions, tf.shape(indices)[0]
     )
     return indices, values
+
+
+def gather_rows(variable, indices):
+    """`variable[indices]` read row by row (`ResourceGather`).
+
+    Unlike `keras.ops.take`, which first reads the whole variable into a
+    tensor, this reads only the requested rows.
+    """
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return tf.gather(variable, indices)
 
 
 def indexed_slices(values, indices, dense_shape):

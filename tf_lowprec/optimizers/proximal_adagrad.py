@@ -167,9 +167,9 @@ class ProximalAdagrad(keras.optimizers.Optimizer):
             indices, g = _sparse.sum_duplicate_indices(gradient)
             g = ops.cast(g, dtype)
             acc = ops.add(
-                ops.take(accumulator, indices, axis=0), ops.square(g)
+                _sparse.gather_rows(accumulator, indices), ops.square(g)
             )
-            w = ops.take(variable, indices, axis=0)
+            w = _sparse.gather_rows(variable, indices)
         else:
             g = ops.cast(gradient, dtype)
             acc = ops.add(accumulator, ops.square(g))

@@ -133,7 +133,7 @@ class ProximalSGD(keras.optimizers.Optimizer):
         if _sparse.is_indexed_slices(gradient):
             indices, values = _sparse.sum_duplicate_indices(gradient)
             values = ops.cast(values, dtype)
-            rows = ops.take(variable, indices, axis=0)
+            rows = _sparse.gather_rows(variable, indices)
             new_rows = prox_elastic_net(
                 ops.subtract(rows, ops.multiply(values, lr)), l1, l2
             )
