@@ -4,3 +4,17 @@ from tf_lowprec.pruning.sparsity import LayerSparsity
 from tf_lowprec.pruning.sparsity import SparsityLogger
 from tf_lowprec.pruning.sparsity import SparsityReport
 from tf_lowprec.pruning.sparsity import sparsity
+from tf_lowprec.pruning.schedules import ConstantSparsity
+from tf_lowprec.pruning.schedules import PolynomialDecay
+from tf_lowprec.pruning.schedules import PruningSchedule
+from tf_lowprec.pruning.masking import keep_count
+from tf_lowprec.pruning.masking import magnitude_mask
+from tf_lowprec.pruning.masking import unit_mask
+from tf_lowprec.pruning.wrapper import PruningWrapper
+from tf_lowprec.pruning.magnitude import PruneLowMagnitude
+from tf_lowprec.pruning.magnitude import prune_low_magnitude
+from tf_lowprec.pruning.filters import PruneFilters
+from tf_lowprec.pruning.filters import prune_filters
+from tf_lowprec.pruning.callbacks import UpdatePruningStep
+from tf_lowprec.pruning.callbacks import update_masks
+from tf_lowprec.pruning.strip import strip_pruning
