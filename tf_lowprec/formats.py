@@ -12,7 +12,7 @@ Formats and their grids (`ulp` = unit in the last place, the grid spacing):
 | format | representable values |
 |---|---|
 | `FixedPoint(wl, fl)` | `k * 2^-fl`, integer `k` in `[-2^(wl-1), 2^(wl-1) - 1]` |
-| `BlockFloatingPoint(wl, axis)` | per block: `k * 2^(E + 2 - wl)`, same `k` range, `E` shared |
+| `BlockFloatingPoint(wl, axis)` | per block: `k * 2^(E + 2 - wl)`, `abs(k) <= 2^(wl-1) - 1`, `E` shared |
 | `FloatingPoint(e, m)` | IEEE-754-style binary float with `e` exponent and `m` mantissa bits |
 | `IntegerAffine(b, symmetric)` | `scale * (k - zero_point)`, `b`-bit integer `k`, scale from data |
 
@@ -144,9 +144,13 @@ class BlockFloatingPoint(NumberFormat):
 
     Every block shares the exponent `E = floor(log2(max|x|))` of its largest
     finite magnitude, and each entry becomes `k * 2^(E + 2 - wl)` with the
-    integer `k` in `[-2^(wl-1), 2^(wl-1) - 1]` (a `wl`-bit two's-complement
-    mantissa whose top non-sign bit is worth `2^E`). The block's largest
-    magnitude thus keeps `wl - 1` significant bits.
+    integer `k` in `[-(2^(wl-1) - 1), 2^(wl-1) - 1]`: a `wl`-bit signed
+    mantissa whose top non-sign bit is worth `2^E`, with the symmetric range
+    (as QPyTorch). The block's largest magnitude keeps `wl - 1` significant
+    bits. The symmetric range keeps every result below `2^(E+1)` in
+    magnitude, so quantizing again finds the same `E` (idempotence); SWALP's
+    two's-complement range also allows `-2^(E+1)`, which moves the block to
+    the next exponent when re-quantized.
 
     Blocks:
         * `axis=None`: one exponent for the whole tensor.
@@ -163,7 +167,8 @@ class BlockFloatingPoint(NumberFormat):
           `axis=0` gets one exponent per element).
 
     Shared exponents are clamped to `[word_length - 128, 126]` so that every
-    scale and grid point is a normal float32. Only blocks whose largest
+    scale and grid point is a normal float32 (TensorFlow flushes subnormals
+    to zero on CPU). Only blocks whose largest
     magnitude is below `2^(wl - 127)` (about `1.9e-36` for `wl=8`) or at
     least `2^127` are affected; SWALP clamps at `[-128, 127]` and QPyTorch
     not at all.
@@ -199,7 +204,7 @@ class BlockFloatingPoint(NumberFormat):
 
     @property
     def max_exponent(self):
-        """Largest shared exponent `E` (keeps `-2^(E+1)` finite)."""
+        """Largest shared exponent `E` (keeps `2^(wl-2-E)` a normal float32)."""
         return 126
 
     def reduction_axes(self, rank):

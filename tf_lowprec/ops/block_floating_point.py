@@ -6,26 +6,30 @@ docstring for what a block is):
     M = max_{i in B, x_i finite} |x_i|
     E = clamp(floor(log2 M), wl - 128, 126)         # exact, from M's bits
     ulp = 2^(E + 2 - wl)
-    k_i = clamp(R(x_i / ulp), -2^(wl-1), 2^(wl-1) - 1)
+    k_i = clamp(R(x_i / ulp), -(2^(wl-1) - 1), 2^(wl-1) - 1)
     Q(x_i) = k_i * ulp
 
 `x_i / ulp` lies in `(-2^(wl-1), 2^(wl-1))`, so the clamp only acts when
-rounding goes up to `2^(wl-1)` (the block maximum rounds up, or stochastic
-rounding near it): that entry becomes `(2^(wl-1) - 1) * ulp`. The negative
-end `-2^(wl-1) * ulp = -2^(E+1)` is representable (two's complement).
+rounding reaches `+-2^(wl-1)` (an entry within half an ulp of `+-2^(E+1)`,
+or stochastic rounding near the block maximum). The symmetric clamp keeps
+`|Q(x)| < 2^(E+1)`, so `Q(Q(x)) = Q(x)`.
 
 Compared with the references (see `tests/reference/quant_numpy.py`):
 
-* SWALP `block_quantize`: same definition (`torch.round` is half-to-even,
-  same two's-complement clamp). SWALP computes `floor(log2(M))` in float32,
-  which is one too large when `M` is within about `2^-24` (relative) below
-  a power of two; we read the exponent from the bits, exactly. SWALP clamps
-  `E` to `[-128, 127]` and returns NaN for an all-zero row; we return 0.
-* QPyTorch `block_quantize`: nearest ties go up (`+0.5 ulp -> +1`,
-  `-0.5 ulp -> 0`) where ours go to even; its clamp is symmetric,
-  `+-(2^(wl-1) - 1) ulp`, so entries that round to `-2^(wl-1) ulp` become
-  `-(2^(wl-1) - 1) ulp` there; no exponent clamp. Its stochastic rounding adds
-  `23 - wl` random low bits (coarser `u`).
+* SWALP `block_quantize`: same rounding (`torch.round` is half-to-even) and
+  blocks, but a two's-complement clamp: entries that round to
+  `-2^(wl-1) ulp = -2^(E+1)` stay there (we give `-(2^(wl-1) - 1) ulp`), and
+  re-quantizing such a block changes its exponent. SWALP computes
+  `floor(log2(M))` in float32, which is one too large when `M` is within
+  about `2^-24` (relative) below a power of two; we read the exponent from
+  the bits, exactly. SWALP clamps `E` to `[-128, 127]` and returns NaN for an
+  all-zero row; we return 0.
+* QPyTorch `block_quantize`: same symmetric clamp. Its nearest mode adds
+  half an ulp to the bits of `x + 6 * 2^E` (which float32 has already
+  rounded to `2^(E-21)`), so ties go up (`+0.5 ulp -> +1`, `-0.5 ulp -> 0`)
+  where ours go to even, and values within `2^(wl-23)` ulp of a tie can be
+  rounded twice; no exponent clamp. Its stochastic rounding adds `23 - wl`
+  random low bits (a coarser `u`).
 
 An all-zero block (or one with only non-finite entries) quantizes to 0.
 Non-finite entries are excluded from `M` and returned unchanged.
@@ -73,7 +77,7 @@ def quantize_block_floating_point(x, fmt, rounding_mode, seed, *estimate):
         k = rounding.round_nearest(v)
     else:
         k = rounding.round_stochastic(v, seed)
-    low = -(2.0 ** (fmt.word_length - 1))
-    k = tf.clip_by_value(k, low, -low - 1.0)
+    top = 2.0 ** (fmt.word_length - 1) - 1.0
+    k = tf.clip_by_value(k, -top, top)
     q = k * _pow2(exponent - shift)
     return tf.where(tf.math.is_finite(x), q, x)

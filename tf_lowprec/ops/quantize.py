@@ -14,9 +14,11 @@ Conventions (all formats):
 * Rounding `"nearest"` is round-half-to-even; `"stochastic"` is
   `floor(v + u)`, `u ~ U[0, 1)` (unbiased); see `tf_lowprec.ops.rounding`
   for seeds.
-* Values beyond the format's range clamp to its extreme finite values
-  (`FixedPoint`/`BlockFloatingPoint`: the two's-complement ends;
-  `FloatingPoint`: `+-max_value`; `IntegerAffine`: the code range).
+* Round first, then clamp: values beyond the format's range become its
+  extreme finite values (`FixedPoint`: the two's-complement ends
+  `[-2^(wl-1), 2^(wl-1) - 1] ulp`; `BlockFloatingPoint`: the symmetric
+  `+-(2^(wl-1) - 1) ulp`; `FloatingPoint`: `+-max_value`, never inf;
+  `IntegerAffine`: its code range).
 * NaN and +-inf are returned unchanged, so overflow checks downstream (e.g.
   `keras.optimizers.LossScaleOptimizer`) still see them; they are also left
   out of block maxima and affine ranges. Finite inputs always give finite
@@ -96,7 +98,9 @@ def compiled(key, body):
     """A cached `tf.function(jit_compile=True)` running `body` in float32.
 
     `body(x32, seed, *tensors)` gets `x` cast to float32; its result is cast
-    back to `x`'s dtype. `key` identifies `body` (e.g. format and rounding).
+    back to `x`'s dtype. `key` identifies `body` (e.g. format and rounding)
+    and should include the rank of `x`: with `reduce_retracing` the traced
+    dimensions become unknown, and mixing ranks would make the rank unknown.
     """
     fn = _COMPILED.get(key)
     if fn is None:
@@ -148,11 +152,14 @@ def straight_through(fn, x, *args):
 def _format_runner(fmt, rounding):
     """`run(x, seed)`: prepare with TF ops, then the compiled kernel."""
     prepare, kernel = _KERNELS[type(fmt)]
-    fn = compiled(
-        (type(fmt), fmt, rounding),
-        lambda x, seed, *prepared: kernel(x, fmt, rounding, seed, *prepared),
-    )
-    return lambda x, seed: fn(x, seed, *prepare(x, fmt))
+    def run(x, seed):
+        fn = compiled(
+            (type(fmt), fmt, rounding, x.shape.rank),
+            lambda x, seed, *prepared: kernel(x, fmt, rounding, seed, *prepared),
+        )
+        return fn(x, seed, *prepare(x, fmt))
+
+    return run
 
 
 def quantize(x, fmt, rounding="nearest", seed=None):

@@ -7,12 +7,13 @@ QPyTorch's CPU fixed-point kernel (`nearbyint`) do.
 Stochastic rounding of `v` is `floor(v + u)` with `u ~ U[0, 1)`, so that
 `E[round(v)] = v` (unbiased). It is computed as
 
-    floor(v) + (u < v - floor(v))
+    floor(v) + ((1 - u) <= v - floor(v))
 
-which never rounds the sum `v + u` in floating point (that sum is inexact
-when `|v|` is large and biases the result). `v - floor(v)` is exact, so the
-only approximation is the 24-bit resolution of `u`: the probability of
-rounding up is `ceil(2^24 * frac(v)) / 2^24`, within `2^-24` of `frac(v)`.
+which is `floor(v + u)` exactly, without ever rounding the sum `v + u` in
+floating point (that sum is inexact when `|v|` is large, which biases a
+naive implementation). `v - floor(v)` and `1 - u` are exact, so the only
+approximation is the 24-bit resolution of `u`: the probability of rounding
+up is within `2^-24` of `frac(v)`.
 
 Random numbers come from a counter-based generator: element `i` of a tensor
 gets `hash(i, key)`, where `key` is derived from a two-word seed. The hash is
@@ -172,7 +173,7 @@ def round_nearest(x):
 
 
 def round_stochastic(x, seed=None, noise=None):
-    """Unbiased stochastic rounding: `floor(x) + (u < x - floor(x))`.
+    """Unbiased stochastic rounding: `floor(x + u)`, computed exactly.
 
     Args:
         x: float tensor.
@@ -186,4 +187,4 @@ def round_stochastic(x, seed=None, noise=None):
     if noise is None:
         noise = tf.cast(uniform(tf.shape(x), seed), x.dtype)
     down = tf.floor(x)
-    return down + tf.cast(noise < x - down, x.dtype)
+    return down + tf.cast(1.0 - noise <= x - down, x.dtype)

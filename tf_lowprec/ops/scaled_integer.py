@@ -74,7 +74,8 @@ def quantize_scaled(x, scale, bits, rounding="nearest", seed=None):
     x = as_float_tensor(x)
     scale = tf.cast(tf.convert_to_tensor(scale), tf.float32)
     run = compiled(
-        ("scaled", int(bits), rounding), _kernel(int(bits), rounding)
+        ("scaled", int(bits), rounding, x.shape.rank, scale.shape.rank),
+        _kernel(int(bits), rounding),
     )
     return straight_through(
         run, x, seed_tensor(rounding, seed), scale
