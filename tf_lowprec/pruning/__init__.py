@@ -18,3 +18,10 @@ from tf_lowprec.pruning.filters import prune_filters
 from tf_lowprec.pruning.callbacks import UpdatePruningStep
 from tf_lowprec.pruning.callbacks import update_masks
 from tf_lowprec.pruning.strip import strip_pruning
+from tf_lowprec.pruning.flops import FlopsReport
+from tf_lowprec.pruning.flops import count_flops
+from tf_lowprec.pruning.filter_removal import FilterRemoval
+from tf_lowprec.pruning.filter_removal import remove_pruned_filters
+from tf_lowprec.pruning.export import ExportSizes
+from tf_lowprec.pruning.export import export_sizes
+from tf_lowprec.pruning.export import gzipped_size
