@@ -6,3 +6,8 @@ from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
 from tf_lowprec.optimizers.registry import available
 from tf_lowprec.optimizers.registry import get
 from tf_lowprec.optimizers.registry import register
+from tf_lowprec.optimizers.svrg import SVRG
+from tf_lowprec.optimizers.halp import HALP
+
+register("svrg", SVRG)
+register("halp", HALP)

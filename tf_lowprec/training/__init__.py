@@ -15,3 +15,7 @@ from tf_lowprec.training.batch_size_schedules import LinearBatchSize
 from tf_lowprec.training.batch_size_schedules import ScheduledBatches
 from tf_lowprec.training.batch_size_schedules import fit_with_batch_schedule
 from tf_lowprec.training.batch_size_schedules import get_batch_size_schedule
+from tf_lowprec.training.full_gradient import FullGradient
+from tf_lowprec.training.full_gradient import FullGradientSnapshot
+from tf_lowprec.training.full_gradient import full_gradient
+from tf_lowprec.training.variance_reduced import VarianceReduced
