@@ -116,7 +116,8 @@ def floating_point(x, exp_bits, man_bits, rounding="nearest", bits=None):
 
 def integer_affine(x, bits, symmetric=True, per_channel_axis=None, u=None):
     """Codes, scale, zero point and dequantized values, in float32 arithmetic
-    (the same IEEE operations as the TF kernel, so results are exact)."""
+    (the same IEEE operations as the TF kernel, so results are exact; the
+    scale divides by multiplying with the float32 reciprocal, as XLA does)."""
     x = np.asarray(x, np.float32)
     if per_channel_axis is None:
         axes = None
@@ -130,14 +131,14 @@ def integer_affine(x, bits, symmetric=True, per_channel_axis=None, u=None):
     code_max = np.float32(2 ** (bits - 1) - 1)
     if symmetric:
         code_min = -code_max
-        scale = np.maximum(high, -low) / code_max
+        scale = np.maximum(high, -low) * np.float32(1.0 / float(code_max))
         scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
         zero_point = np.zeros_like(scale)
     else:
         code_min = np.float32(-(2 ** (bits - 1)))
         low = np.minimum(low, np.float32(0))
         high = np.maximum(high, np.float32(0))
-        scale = (high - low) / np.float32(2**bits - 1)
+        scale = (high - low) * np.float32(1.0 / (2**bits - 1))
         scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
         zero_point = np.clip(np.round(code_min - low / scale), code_min, code_max)
     v = (x / scale).astype(np.float32)

@@ -49,16 +49,20 @@ def quantize_floating_point(x, fmt, rounding_mode, seed):
     bits = tf.bitcast(x, tf.int32)
     magnitude = tf.bitwise.bitwise_and(bits, _SIGN_MASK)
     sign = tf.bitwise.bitwise_xor(bits, magnitude)
-    if rounding_mode == "nearest":
-        kept_lsb = tf.bitwise.bitwise_and(
-            tf.bitwise.right_shift(magnitude, drop), 1
-        )
-        increment = (2 ** (drop - 1) - 1) + kept_lsb
-        noise_bits = None
-    else:
+    noise_bits = None
+    if rounding_mode == "stochastic":
         noise_bits = tf.bitcast(rounding.random_bits(tf.shape(x), seed), tf.int32)
-        increment = tf.bitwise.bitwise_and(noise_bits, 2**drop - 1)
-    rounded = tf.bitwise.bitwise_and(magnitude + increment, ~(2**drop - 1))
+    if drop == 0:  # 23 mantissa bits: only the exponent range can change x
+        rounded = magnitude
+    else:
+        if rounding_mode == "nearest":
+            kept_lsb = tf.bitwise.bitwise_and(
+                tf.bitwise.right_shift(magnitude, drop), 1
+            )
+            increment = (2 ** (drop - 1) - 1) + kept_lsb
+        else:
+            increment = tf.bitwise.bitwise_and(noise_bits, 2**drop - 1)
+        rounded = tf.bitwise.bitwise_and(magnitude + increment, ~(2**drop - 1))
     max_bits = ((fmt.bias + 127) << 23) | (((1 << m) - 1) << drop)
     rounded = tf.minimum(rounded, max_bits)
     if e < 8:

@@ -12,7 +12,10 @@ For `IntegerAffine(b, symmetric, per_channel_axis)` and one channel `c`
     code = clamp(R(x / scale) + zero_point, code_min, code_max)
     dequantized = scale * (code - zero_point)
 
-`R` is nearest (half to even) or stochastic rounding. A channel with
+`R` is nearest (half to even) or stochastic rounding. The divisions by
+`2^(b-1) - 1` and `2^b - 1` are computed as products with the float32
+reciprocal (XLA rewrites them that way; doing it everywhere keeps eager,
+graph and XLA results identical). A channel with
 `scale = 0` (all zeros) uses `scale = 1`, so its codes are 0 and nothing is
 NaN. Non-finite entries are left out of the ranges; the fake-quantization
 kernel returns them unchanged.
@@ -46,7 +49,13 @@ def prepare_integer_affine(x, fmt):
     return ranges.estimate_range(x, _reduction_axes(x, fmt.per_channel_axis))
 
 
-def affine_parameters(x, fmt, estimate=()):
+def _reciprocal(n):
+    """float32(1 / n). XLA rewrites division by a constant into this product,
+    so eager, graph and XLA use the product to agree bit for bit."""
+    return tf.constant(1.0 / n, tf.float32)
+
+
+def _parameters(x, fmt, estimate=()):
     """Scale and zero point of float32 `x` for `fmt`, broadcastable to `x`.
 
     Returns:
@@ -55,12 +64,12 @@ def affine_parameters(x, fmt, estimate=()):
     axes = _reduction_axes(x, fmt.per_channel_axis)
     low, high = ranges.finite_range(x, axes, estimate)
     if fmt.symmetric:
-        scale = tf.maximum(high, -low) / float(fmt.code_max)
+        scale = tf.maximum(high, -low) * _reciprocal(fmt.code_max)
         scale = tf.where(scale > 0.0, scale, 1.0)
         return scale, tf.zeros_like(scale)
     low = tf.minimum(low, 0.0)
     high = tf.maximum(high, 0.0)
-    scale = (high - low) / float(2**fmt.bits - 1)
+    scale = (high - low) * _reciprocal(2**fmt.bits - 1)
     scale = tf.where(scale > 0.0, scale, 1.0)
     zero_point = tf.clip_by_value(
         tf.round(float(fmt.code_min) - low / scale),
@@ -70,13 +79,13 @@ def affine_parameters(x, fmt, estimate=()):
     return scale, zero_point
 
 
-def affine_codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
+def _codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
     """Integer codes of float32 `x` (as float32 integers) with their parameters.
 
     Returns:
         `(codes, scale, zero_point)`; `x ~= scale * (codes - zero_point)`.
     """
-    scale, zero_point = affine_parameters(x, fmt, estimate)
+    scale, zero_point = _parameters(x, fmt, estimate)
     v = x / scale
     if rounding_mode == "nearest":
         k = rounding.round_nearest(v)
@@ -90,6 +99,59 @@ def affine_codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
 
 def quantize_integer_affine(x, fmt, rounding_mode, seed, *estimate):
     """Fake-quantizes float32 `x` to `fmt` (an `IntegerAffine`)."""
-    codes, scale, zero_point = affine_codes(x, fmt, rounding_mode, seed, estimate)
+    codes, scale, zero_point = _codes(x, fmt, rounding_mode, seed, estimate)
     q = (codes - zero_point) * scale
     return tf.where(tf.math.is_finite(x), q, x)
+
+
+def _check(x, fmt):
+    # Imported here: quantize.py imports this module.
+    from tf_lowprec import formats
+    from tf_lowprec.ops.quantize import as_float_tensor
+
+    if not isinstance(fmt, formats.IntegerAffine):
+        raise ValueError(
+            f"`fmt` must be an IntegerAffine format. Received: fmt={fmt!r}"
+        )
+    return tf.cast(as_float_tensor(x), tf.float32)
+
+
+def affine_parameters(x, fmt):
+    """Scale and zero point of `x` for the `IntegerAffine` format `fmt`.
+
+    Returns:
+        `(scale, zero_point)`: float32 and int32 tensors of the reduced shape
+        (size 1 on every axis except `per_channel_axis`), broadcastable to `x`.
+    """
+    x = _check(x, fmt)
+    scale, zero_point = _parameters(x, fmt)
+    return scale, tf.cast(zero_point, tf.int32)
+
+
+def affine_codes(x, fmt, rounding="nearest", seed=None):
+    """Integer codes of `x` in the `IntegerAffine` format `fmt`.
+
+    `x ~= scale * (codes - zero_point)`, with codes in
+    `[fmt.code_min, fmt.code_max]`. This is the storage side of
+    post-training quantization (`tf_lowprec.layers.quantize_weights`).
+
+    Args:
+        x: a float tensor.
+        fmt: an `IntegerAffine` format.
+        rounding: `"nearest"` (half to even) or `"stochastic"`.
+        seed: for stochastic rounding, see `tf_lowprec.ops.rounding`.
+
+    Returns:
+        `(codes, scale, zero_point)`: int32 codes shaped like `x`, float32
+        scale and int32 zero point broadcastable to `x`.
+    """
+    from tf_lowprec.ops.quantize import check_rounding
+
+    check_rounding(rounding)
+    x = _check(x, fmt)
+    codes, scale, zero_point = _codes(x, fmt, rounding, seed)
+    return (
+        tf.cast(codes, tf.int32),
+        scale,
+        tf.cast(zero_point, tf.int32),
+    )
