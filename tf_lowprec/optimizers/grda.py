@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras import ops
 
 from tf_lowprec.ops.prox import soft_threshold
+from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
 
 
 @tf.function(jit_compile=True, autograph=False)
@@ -40,7 +41,7 @@ def _handle(variable):
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class GRDA(keras.optimizers.Optimizer):
+class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
     """Generalized regularized dual averaging (gRDA) with directional pruning.
 
     gRDA runs SGD on a dual accumulator that starts at the initial weights,
@@ -106,7 +107,9 @@ class GRDA(keras.optimizers.Optimizer):
             accumulator every step, so decoupled weight decay would have no
             effect. The soft threshold is gRDA's regulariser. Must be `None`.
         clipnorm, clipvalue, global_clipnorm: Supported; clip the gradient
-            before it enters the accumulator.
+            before it enters the accumulator. Under `tf.distribute` the
+            all-reduced gradient is clipped, as on one device
+            (`AggregatedClippingMixin`).
         use_ema, ema_momentum, ema_overwrite_frequency: Supported, but the
             moving average of sparse iterates is not sparse.
         loss_scale_factor: Supported; also works inside
