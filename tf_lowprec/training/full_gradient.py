@@ -76,9 +76,11 @@ class FullGradient:
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
-                # Keep loss metrics out of it; the variables are still read
-                # (and watched) through the scope.
-                with keras.StatelessScope():
+                # Keep loss-metric updates out of it. Regularisers read the
+                # variables through the scope's mapping, which reads (and the
+                # tape watches) the variables themselves.
+                current = [(v, tf.convert_to_tensor(v)) for v in variables]
+                with keras.StatelessScope(state_mapping=current):
                     loss = model._compute_loss(
                         x=x,
                         y=y,

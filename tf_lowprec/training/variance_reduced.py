@@ -133,6 +133,8 @@ class VarianceReduced(keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         optimizer = self.optimizer
         variables = self.trainable_variables
+        if not optimizer.built:  # `apply` would build it, but we read it first
+            optimizer.build(variables)
         checked = tf.debugging.assert_non_negative(
             optimizer.snapshot_iteration, message=_NO_SNAPSHOT
         )
@@ -249,6 +251,18 @@ class VarianceReduced(keras.Model):
         return data.batch(arguments.get("batch_size") or 32)
 
     # --------------------------------------------------------- serialization
+    def get_compile_config(self):
+        if self.compiled and hasattr(self, "_compile_config"):
+            return self._compile_config.serialize()
+        return {}
+
+    def compile_from_config(self, config):
+        """Re-compiles from a `.keras` file (the optimizer state loads next)."""
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def get_config(self):
         return {
             "name": self.name,
