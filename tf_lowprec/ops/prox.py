@@ -26,10 +26,15 @@ def _check_strength(name, value):
         )
 
 
+def _is_python_zero(value):
+    return isinstance(value, (int, float)) and value == 0
+
+
 def soft_threshold(x, threshold):
     """Elementwise soft-thresholding `S_t(x) = sign(x) * max(|x| - t, 0)`.
 
-    Computed as `x - clip(x, -t, t)`: one clip and one subtraction. The result
+    Computed as `x - clip(x, -t, t)`: one clip and one subtraction (none at all
+    when `threshold` is a Python `0`). The result
     is bit-identical to `sign(x) * max(|x| - t, 0)` (the subtraction `|x| - t`
     is the same rounded operation, mirrored for negative `x`); entries with
     `|x| <= t` become `+0.0` where the sign form gives `-0.0` for negative
@@ -46,6 +51,8 @@ def soft_threshold(x, threshold):
     """
     _check_strength("threshold", threshold)
     x = ops.convert_to_tensor(x)
+    if _is_python_zero(threshold):
+        return x  # skip the work; the formula would return x exactly
     t = ops.convert_to_tensor(threshold, x.dtype)
     return ops.subtract(x, ops.clip(x, ops.negative(t), t))
 
@@ -78,6 +85,8 @@ def prox_l2(x, l2):
     """
     _check_strength("l2", l2)
     x = ops.convert_to_tensor(x)
+    if _is_python_zero(l2):
+        return x
     one = ops.convert_to_tensor(1.0, x.dtype)
     return ops.divide(x, ops.add(one, ops.convert_to_tensor(l2, x.dtype)))
 

@@ -175,11 +175,10 @@ class ProximalAdagrad(keras.optimizers.Optimizer):
             acc = ops.add(accumulator, ops.square(g))
             w = variable
         eta = ops.multiply(lr, ops.rsqrt(acc))
-        new_w = prox_elastic_net(
-            ops.subtract(w, ops.multiply(g, eta)),
-            ops.multiply(eta, l1),
-            ops.multiply(eta, l2),
-        )
+        # A zero strength is passed as a Python 0, so its prox step is skipped.
+        l1 = ops.multiply(eta, l1) if self.l1_regularization_strength else 0.0
+        l2 = ops.multiply(eta, l2) if self.l2_regularization_strength else 0.0
+        new_w = prox_elastic_net(ops.subtract(w, ops.multiply(g, eta)), l1, l2)
         if _sparse.is_indexed_slices(gradient):
             shape = variable.shape
             acc = _sparse.indexed_slices(acc, indices, shape)

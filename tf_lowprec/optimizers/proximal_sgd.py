@@ -129,7 +129,9 @@ class ProximalSGD(keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, dtype)
         l1 = ops.convert_to_tensor(self.l1_regularization_strength, dtype)
         l2 = ops.convert_to_tensor(self.l2_regularization_strength, dtype)
-        l1, l2 = ops.multiply(lr, l1), ops.multiply(lr, l2)
+        # A zero strength is passed as a Python 0, so its prox step is skipped.
+        l1 = ops.multiply(lr, l1) if self.l1_regularization_strength else 0.0
+        l2 = ops.multiply(lr, l2) if self.l2_regularization_strength else 0.0
         if _sparse.is_indexed_slices(gradient):
             indices, values = _sparse.sum_duplicate_indices(gradient)
             values = ops.cast(values, dtype)
