@@ -1,0 +1,82 @@
+"""`Quantize`: quantize activations forward and errors backward (SWALP's Q_A/Q_E)."""
+
+import keras
+
+from tf_lowprec.layers.quantization_options import QuantizationOptions
+
+
+@keras.saving.register_keras_serializable(package="tf_lowprec")
+class Quantize(QuantizationOptions, keras.layers.Layer):
+    """Rounds activations on the way forward and errors on the way back.
+
+        forward:   y = Q_forward(x)
+        backward:  dL/dx = Q_backward(dL/dy)
+
+    Placed after a layer's activation, this is the quantizer of SWALP and
+    QPyTorch's `Quantizer(forward_number, backward_number, ...)`: with
+    `BlockFloatingPoint(8)` for both formats it simulates 8-bit activations
+    and 8-bit back-propagated errors. Either format may be `None` (that pass
+    is the identity). The forward gradient is otherwise straight through.
+
+    Quantization applies in training and inference alike.
+
+    Args:
+        forward_format: format of the activations, or `None`.
+        backward_format: format of the incoming gradient, or `None`.
+            Defaults to `None`.
+        rounding: forward rounding, `"nearest"` or `"stochastic"`.
+            Defaults to `"nearest"`.
+        backward_rounding: rounding of the gradient. Defaults to
+            `"stochastic"` (unbiased, as SWALP).
+        seed: int or `None`, seeds the layer's `keras.random.SeedGenerator`
+            (a new draw every call). Defaults to `None`.
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Example:
+
+    ```python
+    bfp8 = tf_lowprec.formats.BlockFloatingPoint(8, axis=None)
+    model = keras.Sequential([
+        keras.layers.Dense(128, activation="relu"),
+        tf_lowprec.layers.Quantize(bfp8, bfp8),
+        keras.layers.Dense(10),
+    ])
+    ```
+
+    References:
+        Yang et al., "SWALP", ICML 2019 (github.com/stevenygd/SWALP,
+        `models/quantizer.py` `BlockQuantizer`); QPyTorch `quantizer()`.
+    """
+
+    def __init__(
+        self,
+        forward_format=None,
+        backward_format=None,
+        rounding="nearest",
+        backward_rounding="stochastic",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._init_quantization(
+            {"forward_format": forward_format, "backward_format": backward_format},
+            rounding,
+            backward_rounding,
+            seed,
+            backward=("backward_format",),
+        )
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs, training=None):
+        seed = self._draw_seed()
+        x = self._q(inputs, "forward_format", seed)
+        return self._q(x, "backward_format", seed)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._quantization_config())
+        return config

@@ -1,0 +1,135 @@
+"""`quantize_model(model, config)`: swap Dense/Conv2D for their quantized versions."""
+
+import warnings
+
+import keras
+
+from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
+from tf_lowprec.layers.quantized_dense import QuantizedDense
+
+# Layer class name -> quantized replacement class.
+QUANTIZED_VERSIONS = {
+    "Dense": QuantizedDense,
+    "QuantizedDense": QuantizedDense,
+    "Conv2D": QuantizedConv2D,
+    "QuantizedConv2D": QuantizedConv2D,
+}
+
+SPEC_KEYS = (
+    "weight_format",
+    "input_format",
+    "output_format",
+    "error_format",
+    "gradient_format",
+    "rounding",
+    "backward_rounding",
+    "seed",
+)
+
+
+def _check_spec(key, spec):
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"`config[{key!r}]` must be a dict of quantization arguments. "
+            f"Received: config[{key!r}]={spec!r}"
+        )
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(
+            f"`config[{key!r}]` has unknown keys {unknown}; allowed keys are "
+            f"{list(SPEC_KEYS)}. Received: config[{key!r}]={spec!r}"
+        )
+
+
+def quantize_model(model, config):
+    """Returns a copy of `model` with Dense/Conv2D layers made quantization-aware.
+
+    `config` maps a layer name or a layer class name to a *spec*: a dict of
+    `QuantizedDense`/`QuantizedConv2D` quantization arguments
+    (`weight_format`, `input_format`, `output_format`, `error_format`,
+    `gradient_format`, `rounding`, `backward_rounding`, `seed`). A layer
+    named in `config` uses that spec; otherwise a spec for its class name
+    (`"Dense"`, `"Conv2D"`) applies. The layer is rebuilt as the quantized
+    class from its own config plus the spec, and receives the original
+    weights, so the new model starts from the trained one. Layers that are
+    not mentioned are copied unchanged (with their weights).
+
+    A config entry that names a layer with no quantized version (e.g. a
+    `BatchNormalization`), or that matches nothing in the model, leaves the
+    model alone there and emits a `UserWarning`.
+
+    Works on Sequential and functional models (nested ones included), as
+    `keras.models.clone_model` does; subclassed models are rejected.
+
+    Args:
+        model: a built `keras.Sequential` or functional `keras.Model`.
+        config: dict, layer name or class name -> spec dict.
+
+    Returns:
+        A new, uncompiled model with the same weights.
+
+    Example:
+
+    ```python
+    bfp8 = tf_lowprec.formats.BlockFloatingPoint(8, axis=None)
+    qmodel = tf_lowprec.layers.quantize_model(model, {
+        "Conv2D": {"weight_format": bfp8, "output_format": bfp8},
+        "Dense": {"weight_format": bfp8},
+        "logits": {},          # the last layer by name: weights stay float
+    })
+    ```
+    """
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"`config` must be a dict of layer name or class name -> spec. "
+            f"Received: config={config!r}"
+        )
+    for key, spec in config.items():
+        _check_spec(key, spec)
+    used = set()
+
+    def clone(layer):
+        cls_name = type(layer).__name__
+        key = layer.name if layer.name in config else cls_name
+        if key not in config or isinstance(layer, keras.Model):
+            return layer.__class__.from_config(layer.get_config())
+        used.add(key)
+        target = QUANTIZED_VERSIONS.get(cls_name)
+        if target is None:
+            warnings.warn(
+                f"quantize_model: layer {layer.name!r} ({cls_name}) has no "
+                f"quantized version; it is left unchanged (config key {key!r}).",
+                stacklevel=3,
+            )
+            return layer.__class__.from_config(layer.get_config())
+        layer_config = layer.get_config()
+        layer_config.update(config[key])
+        return target.from_config(layer_config)
+
+    try:
+        clone_kwargs = {"clone_function": clone}
+        if not isinstance(model, keras.Sequential):
+            clone_kwargs["recursive"] = True
+        new_model = keras.models.clone_model(model, **clone_kwargs)
+    except ValueError as error:
+        raise ValueError(
+            "quantize_model needs a Sequential or functional model (subclassed "
+            f"models cannot be rebuilt). Received: model={model.name!r}: {error}"
+        ) from error
+    for key in config:
+        if key not in used:
+            warnings.warn(
+                f"quantize_model: config key {key!r} matched no layer name or "
+                "class in the model; nothing was changed for it.",
+                stacklevel=2,
+            )
+    old_weights = model.get_weights()
+    new_shapes = [tuple(w.shape) for w in new_model.weights]
+    if new_shapes != [tuple(w.shape) for w in old_weights]:
+        raise ValueError(
+            "quantize_model could not align the weights of the rebuilt model "
+            f"with the original (shapes {new_shapes} vs "
+            f"{[tuple(w.shape) for w in old_weights]})."
+        )
+    new_model.set_weights(old_weights)
+    return new_model
