@@ -12,7 +12,8 @@ accumulator). Two workloads:
       tokens, whose gradient is a `tf.IndexedSlices` (sparse path: the
       proximal optimizers sum duplicate indices, then gather/scatter rows).
 All four models of a workload start from the same weights and are compiled
-the same way (Keras's default: no XLA on CPU), all in this one process.
+the same way, all in this one process: once without XLA (Keras's default on
+CPU) and once with `jit_compile=True` (the default on a GPU).
 After a warm-up, each repeat times `--steps` consecutive `train_on_batch`
 calls per optimizer, rotating the order between repeats. Reported per pair:
 the median ms/step of each, the ratio of medians, and the median of the
@@ -72,12 +73,13 @@ def _embedding_batch(rng):
 WORKLOADS = {"mlp": (_mlp, _mlp_batch), "embedding": (_embedding, _embedding_batch)}
 
 
-def _compiled(build, weights, make_optimizer):
+def _compiled(build, weights, make_optimizer, jit_compile):
     model = build()
     model.set_weights(weights)
     model.compile(
         optimizer=make_optimizer(),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
     )
     return model
 
@@ -90,7 +92,7 @@ def _seconds_per_step(model, x, y, steps):
     return (time.perf_counter() - start) / steps
 
 
-def measure(workload, repeats, steps, warmup):
+def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
     keras.utils.set_random_seed(0)
     weights = build().get_weights()
@@ -99,7 +101,8 @@ def measure(workload, repeats, steps, warmup):
     x = tf.constant(x)
     y = tf.constant(rng.integers(0, 10, batch).astype("int32"))
     models = {
-        name: _compiled(build, weights, make) for name, (make, _) in OPTIMIZERS.items()
+        name: _compiled(build, weights, make, jit_compile)
+        for name, (make, _) in OPTIMIZERS.items()
     }
     for model in models.values():
         _seconds_per_step(model, x, y, warmup)
@@ -108,7 +111,8 @@ def measure(workload, repeats, steps, warmup):
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
             rows.append({
-                "workload": workload, "optimizer": name, "repeat": repeat,
+                "workload": workload, "jit_compile": jit_compile,
+                "optimizer": name, "repeat": repeat,
                 "params": models[name].count_params(), "batch_size": batch,
                 "seconds_per_step": _seconds_per_step(models[name], x, y, steps),
             })  # fmt: skip
@@ -117,17 +121,18 @@ def measure(workload, repeats, steps, warmup):
 
 def summarize(rows):
     summary = []
-    for workload in dict.fromkeys(r["workload"] for r in rows):
+    for workload, jit in dict.fromkeys((r["workload"], r["jit_compile"]) for r in rows):
         times = {}
         for r in rows:
-            if r["workload"] == workload:
+            if (r["workload"], r["jit_compile"]) == (workload, jit):
                 times.setdefault(r["optimizer"], {})[r["repeat"]] = r["seconds_per_step"]
         for name, (_, baseline) in OPTIMIZERS.items():
             if baseline is None:
                 continue
             ours, base = times[name], times[baseline]
             summary.append({
-                "workload": workload, "optimizer": name, "baseline": baseline,
+                "workload": workload, "jit_compile": jit,
+                "optimizer": name, "baseline": baseline,
                 "repeats": len(ours),
                 "median_ms_per_step": 1e3 * statistics.median(ours.values()),
                 "baseline_median_ms_per_step": 1e3 * statistics.median(base.values()),
@@ -142,6 +147,8 @@ def summarize(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default="mlp,embedding")
+    parser.add_argument("--jit-compile", default="false,true",
+                        help="comma-separated subset of false,true")
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
@@ -155,13 +162,16 @@ def main(argv=None):
             parser.error(
                 f"--workloads: unknown {workload!r}; valid: {', '.join(WORKLOADS)}"
             )
-        rows += measure(workload, args.repeats, args.steps, args.warmup)
+        for jit in args.jit_compile.split(","):
+            if jit not in ("false", "true"):
+                parser.error(f"--jit-compile: {jit!r} is not false or true")
+            rows += measure(workload, jit == "true", args.repeats, args.steps, args.warmup)
     summary = summarize(rows)
     write_csv_atomic(os.path.join(args.out, "proximal_overhead_repeats.csv"), rows)
     write_csv_atomic(os.path.join(args.out, "proximal_overhead.csv"), summary)
     for row in summary:
         print(
-            f"{row['workload']:>9} {row['optimizer']:>16}: "
+            f"{row['workload']:>9} xla={row['jit_compile']!s:5} {row['optimizer']:>16}: "
             f"{row['median_ms_per_step']:7.2f} ms/step vs {row['baseline']} "
             f"{row['baseline_median_ms_per_step']:7.2f} -> x{row['ratio']:.3f} "
             f"(paired median x{row['median_paired_ratio']:.3f})"

@@ -33,12 +33,12 @@ def _is_python_zero(value):
 def soft_threshold(x, threshold):
     """Elementwise soft-thresholding `S_t(x) = sign(x) * max(|x| - t, 0)`.
 
-    Computed as `x - clip(x, -t, t)`: one clip and one subtraction (none at all
-    when `threshold` is a Python `0`). The result
-    is bit-identical to `sign(x) * max(|x| - t, 0)` (the subtraction `|x| - t`
-    is the same rounded operation, mirrored for negative `x`); entries with
-    `|x| <= t` become `+0.0` where the sign form gives `-0.0` for negative
-    `x`, which compares equal. `threshold=0` returns `x` unchanged.
+    Computed as `x - clip(x, -t, t)`: one clip and one subtraction, and no
+    work at all for a Python `0`. The result is bit-identical to
+    `sign(x) * max(|x| - t, 0)` (the subtraction `|x| - t` is the same
+    rounded operation, mirrored for negative `x`); entries with `|x| <= t`
+    become `+0.0` where the sign form gives `-0.0` for negative `x`, which
+    compares equal. `threshold=0` returns `x` unchanged.
 
     Args:
         x: A floating-point tensor.

@@ -160,8 +160,6 @@ class ProximalAdagrad(keras.optimizers.Optimizer):
         """Adagrad-scaled proximal step, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        l1 = ops.convert_to_tensor(self.l1_regularization_strength, dtype)
-        l2 = ops.convert_to_tensor(self.l2_regularization_strength, dtype)
         accumulator = self._accumulators[self._get_variable_index(variable)]
         if _sparse.is_indexed_slices(gradient):
             indices, g = _sparse.sum_duplicate_indices(gradient)
@@ -175,9 +173,12 @@ class ProximalAdagrad(keras.optimizers.Optimizer):
             acc = ops.add(accumulator, ops.square(g))
             w = variable
         eta = ops.multiply(lr, ops.rsqrt(acc))
-        # A zero strength is passed as a Python 0, so its prox step is skipped.
-        l1 = ops.multiply(eta, l1) if self.l1_regularization_strength else 0.0
-        l2 = ops.multiply(eta, l2) if self.l2_regularization_strength else 0.0
+        # Zero strengths stay Python 0s, so prox_elastic_net skips them.
+        l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
+        if l1:
+            l1 = ops.multiply(eta, ops.convert_to_tensor(l1, dtype))
+        if l2:
+            l2 = ops.multiply(eta, ops.convert_to_tensor(l2, dtype))
         new_w = prox_elastic_net(ops.subtract(w, ops.multiply(g, eta)), l1, l2)
         if _sparse.is_indexed_slices(gradient):
             shape = variable.shape

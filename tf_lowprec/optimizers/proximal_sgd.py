@@ -127,11 +127,12 @@ class ProximalSGD(keras.optimizers.Optimizer):
         """Proximal step on `variable`, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        l1 = ops.convert_to_tensor(self.l1_regularization_strength, dtype)
-        l2 = ops.convert_to_tensor(self.l2_regularization_strength, dtype)
-        # A zero strength is passed as a Python 0, so its prox step is skipped.
-        l1 = ops.multiply(lr, l1) if self.l1_regularization_strength else 0.0
-        l2 = ops.multiply(lr, l2) if self.l2_regularization_strength else 0.0
+        # Zero strengths stay Python 0s, so prox_elastic_net skips them.
+        l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
+        if l1:
+            l1 = ops.multiply(lr, ops.convert_to_tensor(l1, dtype))
+        if l2:
+            l2 = ops.multiply(lr, ops.convert_to_tensor(l2, dtype))
         if _sparse.is_indexed_slices(gradient):
             indices, values = _sparse.sum_duplicate_indices(gradient)
             values = ops.cast(values, dtype)
