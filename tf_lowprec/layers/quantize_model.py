@@ -4,8 +4,10 @@ import warnings
 
 import keras
 
+from tf_lowprec.layers.quantization_options import deserialize_format
 from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
 from tf_lowprec.layers.quantized_dense import QuantizedDense
+from tf_lowprec.ops.quantize import check_rounding
 
 # Layer class name -> quantized replacement class.
 QUANTIZED_VERSIONS = {
@@ -39,6 +41,11 @@ def _check_spec(key, spec):
             f"`config[{key!r}]` has unknown keys {unknown}; allowed keys are "
             f"{list(SPEC_KEYS)}. Received: config[{key!r}]={spec!r}"
         )
+    for name, value in spec.items():
+        if name.endswith("_format"):
+            deserialize_format(value, name)
+        elif name.endswith("rounding"):
+            check_rounding(value, name)
 
 
 def quantize_model(model, config):
