@@ -6,10 +6,11 @@ from keras.src.optimizers import base_optimizer
 
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
+from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class ProximalAdagrad(keras.optimizers.Optimizer):
+class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
     """Adagrad followed by the elastic-net proximal map (FOBOS-Adagrad).
 
     Each coordinate takes an Adagrad step with its own step size
@@ -44,6 +45,10 @@ class ProximalAdagrad(keras.optimizers.Optimizer):
     Sparse gradients (`tf.IndexedSlices`) first sum the rows of duplicate
     indices, then update only the rows they touch, in both the variable and
     the accumulator (TF1 behaviour).
+
+    Under `tf.distribute` strategies, `clipnorm` / `global_clipnorm` /
+    `clipvalue` clip the all-reduced gradient, as on one device
+    (`AggregatedClippingMixin`; plain Keras clips per replica).
 
     Args:
         learning_rate: A float, a

@@ -6,10 +6,11 @@ from keras.src.optimizers import base_optimizer
 
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
+from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class ProximalSGD(keras.optimizers.Optimizer):
+class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
     """Proximal gradient descent with L1 and L2 penalties (FOBOS).
 
     A plain gradient step followed by the proximal map of the elastic-net
@@ -38,6 +39,10 @@ class ProximalSGD(keras.optimizers.Optimizer):
     Sparse gradients (`tf.IndexedSlices`) first sum the rows of duplicate
     indices, then update only the rows they touch; other rows are not
     thresholded (TF1 behaviour).
+
+    Under `tf.distribute` strategies, `clipnorm` / `global_clipnorm` /
+    `clipvalue` clip the all-reduced gradient, as on one device
+    (`AggregatedClippingMixin`; plain Keras clips per replica).
 
     Args:
         learning_rate: A float, a
