@@ -1,5 +1,6 @@
 """HALP: bit-centered low-precision SVRG with an integer offset."""
 
+import functools
 import numbers
 import random
 
@@ -57,6 +58,36 @@ def quantize_offset(value, scale, bits, rounding="stochastic", seed=None):
     low = -(2.0 ** (bits - 1))
     k = tf.clip_by_value(k, low, -low - 1.0)
     return tf.where(positive, k, tf.zeros_like(k))
+
+
+@functools.lru_cache(maxsize=None)
+def _fused_step(bits, rounding, decay, dtype, code_dtype):
+    """The elementwise part of a HALP step as one XLA-fused function.
+
+    Returns `f(codes, center, w, correction, full, delta, lr, wd, seed) ->
+    (new_codes, new_w)` for one tensor, with
+    `d = correction + full (+ wd * w or wd * z)`, `z = delta * codes` and
+    `new_codes = Q((z - lr * d) / delta)`, `new_w = center + new_codes * delta`.
+    About thirty elementwise operations (most of them the counter-based
+    random numbers) become a single pass over the tensor.
+    """
+    dtype = tf.as_dtype(dtype)
+
+    @tf.function(jit_compile=True, autograph=False, reduce_retracing=True)
+    def step(codes, center, w, correction, full, delta, lr, wd, seed):
+        out_dtype = w.dtype
+        delta = tf.cast(delta, dtype)
+        z = tf.cast(codes, dtype) * delta
+        direction = tf.cast(correction, dtype) + tf.cast(full, dtype)
+        if decay == "weights":
+            direction = direction + wd * tf.cast(w, dtype)
+        elif decay == "offset":
+            direction = direction + wd * z
+        new = quantize_offset(z - lr * direction, delta, bits, rounding, seed)
+        weights = tf.cast(tf.cast(center, dtype) + new * delta, out_dtype)
+        return tf.cast(new, code_dtype), weights
+
+    return step
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -315,28 +346,33 @@ class HALP(SVRG):
     def update_step(self, gradient, variable, learning_rate):
         """One bit-centered step: update and re-quantize the offset."""
         index = self._get_variable_index(variable)
-        center = self._snapshots[index]
         offset = self._offsets[index]
         dtype = self._compute_dtype(variable)
-        delta = ops.cast(self._scales[index], dtype)
-        direction = ops.cast(self._direction(gradient, variable), dtype)
-        z = ops.cast(offset, dtype) * delta
+        decay = None
         if self.weight_decay is not None and self._use_weight_decay(variable):
-            anchor = ops.cast(variable, dtype) if self.decay_on == "weights" else z
-            direction = direction + ops.cast(self.weight_decay, dtype) * anchor
-        lr = ops.cast(learning_rate, dtype)
+            decay = self.decay_on
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)
         seed = rounding_lib.fold_in(
-            tf.stack([ops.cast(self.iterations, "int64"), tf.constant(self.seed, tf.int64)]),
+            tf.stack(
+                [ops.cast(self.iterations, "int64"), tf.constant(self.seed, tf.int64)]
+            ),
             index,
         )
-        codes = quantize_offset(
-            z - lr * direction, delta, self.bits, self.rounding, seed
+        step = _fused_step(self.bits, self.rounding, decay, dtype, offset.dtype)
+        codes, weights = step(
+            tf.convert_to_tensor(offset),
+            tf.convert_to_tensor(self._snapshots[index]),
+            tf.convert_to_tensor(variable),
+            tf.convert_to_tensor(gradient),
+            tf.convert_to_tensor(self._full_gradients[index]),
+            tf.convert_to_tensor(self._scales[index]),
+            tf.cast(learning_rate, dtype),
+            tf.cast(self.weight_decay or 0.0, dtype),
+            seed,
         )
-        self.assign(offset, ops.cast(codes, offset.dtype))
-        self.assign(
-            variable,
-            ops.cast(ops.cast(center, dtype) + codes * delta, variable.dtype),
-        )
+        self.assign(offset, codes)
+        self.assign(variable, weights)
 
     def get_config(self):
         config = super().get_config()
