@@ -166,3 +166,15 @@ def test_stochastic_rounding_is_unbiased(value):
     x[0] = 1.0  # fixes E = 0, ulp = 2^-2
     samples = quantize(x, fmt, "stochastic", seed=8).numpy()[1:]
     assert_unbiased(samples, np.float32(value), 0.25)
+
+
+@pytest.mark.parametrize("axis", [None, 0])
+def test_large_tensors_use_tf_reductions_with_nonfinite_fallback(axis):
+    # >= 2^20 elements: the block range comes from TF's reduce_min/max
+    # (ops/ranges.py); rows holding NaN/inf fall back to the finite-only
+    # range inside the compiled kernel. Same results as the oracle.
+    fmt = BlockFloatingPoint(8, axis=axis)
+    x = _data((1024, 1024), seed=11)
+    np.testing.assert_array_equal(quantize(x, fmt), _oracle(x, fmt))
+    x[5, 7], x[9, 1], x[9, 2] = np.nan, np.inf, -np.inf
+    np.testing.assert_array_equal(quantize(x, fmt), _oracle(x, fmt))

@@ -82,3 +82,11 @@ def test_stochastic_is_unbiased():
     x[0] = 7.0  # scale = 7 / 7 = 1
     samples = quantize(x, fmt, "stochastic", seed=2).numpy()[1:]
     assert_unbiased(samples, np.float32(0.3), 1.0)
+
+
+@pytest.mark.parametrize("fmt", [IntegerAffine(8), IntegerAffine(4, symmetric=False, per_channel_axis=0)], ids=repr)
+def test_large_tensors_use_tf_reductions_with_nonfinite_fallback(fmt):
+    x = np.random.default_rng(3).normal(size=(1024, 1024)).astype(np.float32)
+    x[3, 4], x[8, 8] = np.nan, -np.inf
+    expected = ref.integer_affine(x, fmt.bits, fmt.symmetric, fmt.per_channel_axis)[3]
+    np.testing.assert_array_equal(quantize(x, fmt), expected)

@@ -4,10 +4,10 @@ Block floating point and integer-affine quantization need, per block, the
 range of the finite entries. XLA's CPU backend compiles NaN-aware `max`
 reductions into slow scalar loops (about 4x slower than a sum here), while
 TensorFlow's own (Eigen) reductions are vectorized and multithreaded. So
-when the blocks are contiguous (one block, or blocks along the leading
-axis), `estimate_range` runs TensorFlow's `reduce_min`/`reduce_max` outside
-the compiled quantizer, and `finite_range` (inside it) accepts that estimate
-when it is finite. If the estimate is not finite (the block holds a NaN or
+when the tensor is large and the blocks are contiguous (one block, or
+blocks along the leading axis), `estimate_range` runs TensorFlow's
+`reduce_min`/`reduce_max` outside the compiled quantizer, and
+`finite_range` (inside it) accepts that estimate when it is finite. If the estimate is not finite (the block holds a NaN or
 an inf, which `reduce_max` propagates), `finite_range` recomputes the range
 over the finite entries only. The result is the same either way.
 """
@@ -20,12 +20,20 @@ def is_leading_layout(axes, rank):
     return axes is None or list(axes) == list(range(1, rank))
 
 
+# Below this many elements one compiled launch beats extra TF reductions.
+MIN_ELEMENTS_FOR_ESTIMATE = 1 << 20
+
+
 def estimate_range(x, axes):
     """`(min, max)` over `axes` (keepdims) with TF kernels, or `()`.
 
-    Returns an empty tuple when the layout is not contiguous; the compiled
-    kernel then computes the range itself.
+    Returns an empty tuple when the layout is not contiguous or the tensor is
+    small (or of unknown size); the compiled kernel then computes the range
+    itself.
     """
+    size = x.shape.num_elements()
+    if size is None or size < MIN_ELEMENTS_FOR_ESTIMATE:
+        return ()
     if not is_leading_layout(axes, x.shape.rank):
         return ()
     return (
