@@ -1,6 +1,7 @@
 """The `tf-lowprec` command line: one subcommand per experiment runner.
 
     tf-lowprec quickstart [--epochs 3 ...]   SGD vs GRDA on Fashion-MNIST
+    tf-lowprec sweep --dataset mnist ...     optimizer x lr x loss sweep
     tf-lowprec scale [--replicas 1,2,4 ...]  multi-replica scaling benchmark
 
 Each subcommand is a module with `main(argv)`; `tf-lowprec <cmd> --help`
@@ -13,6 +14,7 @@ import sys
 # subcommand -> (module with main(argv), one-line help)
 COMMANDS = {
     "quickstart": ("tf_lowprec.quickstart", "SGD vs GRDA on Fashion-MNIST: table, CSV, PNG"),
+    "sweep": ("tf_lowprec.experiments.sweep", "optimizer x learning rate x loss sweep: CSV, table, plots"),
     "scale": ("tf_lowprec.experiments.scaling", "throughput vs replicas (MirroredStrategy)"),
 }
 
