@@ -19,3 +19,7 @@ from tf_lowprec.training.full_gradient import FullGradient
 from tf_lowprec.training.full_gradient import FullGradientSnapshot
 from tf_lowprec.training.full_gradient import full_gradient
 from tf_lowprec.training.variance_reduced import VarianceReduced
+from tf_lowprec.training.swa import SWA
+from tf_lowprec.training.swa import StochasticWeightAveraging
+from tf_lowprec.training.swa import recompute_batchnorm_statistics
+from tf_lowprec.training.step_losses import StepLossRecorder
