@@ -151,4 +151,6 @@ register("adadelta", keras.optimizers.Adadelta)
 register("ftrl", keras.optimizers.Ftrl)
 register("proximal_sgd", ProximalSGD)
 register("proximal_adagrad", ProximalAdagrad)
-register("grda", GRDA)
+# GRDA with c=0 is plain SGD; the named baseline uses the authors' recommended
+# regime (0 < c <= 0.005, mu in {0.501, 0.51, 0.55}).
+register("grda", GRDA, {"c": 0.005, "mu": 0.55})
