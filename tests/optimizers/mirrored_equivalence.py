@@ -27,6 +27,8 @@ CONFIGS = {
     "grda": ("grda", {"c": 0.02, "mu": 0.6}),
     # Keras's own per-replica clipping: the negative control.
     "keras_sgd+clipnorm": ("sgd", {"clipnorm": 0.05}),
+    # Stochastic rounding: both runs need the same seed (None draws one each).
+    "low_precision_sgd": ("low_precision_sgd", {"seed": 7}),
 }
 
 

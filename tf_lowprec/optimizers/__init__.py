@@ -11,3 +11,10 @@ from tf_lowprec.optimizers.halp import HALP
 
 register("svrg", SVRG)
 register("halp", HALP)
+from tf_lowprec.optimizers.low_precision import LowPrecision
+from tf_lowprec.optimizers.swalp import SWALPSetup
+from tf_lowprec.optimizers.swalp import low_precision_sgd
+from tf_lowprec.optimizers.swalp import quantize_activations
+from tf_lowprec.optimizers.swalp import swalp
+from tf_lowprec.optimizers.swalp import swalp_formats
+from tf_lowprec.training.swa import SWA

@@ -1,0 +1,481 @@
+"""Stochastic weight averaging (SWA) for Keras 3: where the average lives, and when.
+
+SWA (Izmailov et al., 2018) trains as usual and, once the learning rate has
+been brought to a constant (or cyclic) value, averages the weights visited
+at the end of every epoch (or every `frequency` epochs):
+
+    avg_0 = 0,    avg_{n+1} = avg_n + (w - avg_n) / (n + 1)
+
+i.e. `avg_n` is the mean of the first `n` snapshots (SWALP's
+`moving_average(swa, w, 1 / (n + 1))`). The averaged network is what is
+evaluated and returned; BatchNorm statistics do not average (they belong to
+the weights that produced them), so they are recomputed with one pass over
+training data (`recompute_batchnorm_statistics`, torch's `update_bn`).
+
+Three pieces:
+
+* `SWA(optimizer)`: wraps any Keras optimizer and keeps the running average
+  (float32, one slot per trainable variable) and the snapshot count as
+  *optimizer variables*. Everything else is the inner optimizer's. The
+  average lives in the optimizer because that is the state Keras saves with
+  the model: `model.save("m.keras")` stores optimizer variables and
+  `load_model` restores them, so training resumed from a checkpoint taken
+  mid-averaging continues the same average. (Model variables would change
+  the model's architecture and its weight list; a callback's own state is
+  not saved at all. TFA's `SWA` and Keras's EMA also keep it there.)
+* `StochasticWeightAveraging`: the callback that decides when to average
+  (after epoch `start_epoch`, then every `frequency` epochs), optionally
+  switches the learning rate to `swa_lr`, swaps the averaged weights (and
+  recomputed BatchNorm statistics) in for every evaluation during `fit`
+  and restores the training weights afterwards, and swaps them in for good
+  at the end of training.
+* `recompute_batchnorm_statistics(model, data)`.
+
+References:
+    - [Izmailov, Podoprikhin, Garipov, Vetrov, Wilson, "Averaging Weights
+      Leads to Wider Optima and Better Generalization", UAI 2018](https://arxiv.org/abs/1803.05407).
+    - [Yang et al., "SWALP", ICML 2019](https://arxiv.org/abs/1904.11943);
+      code: github.com/stevenygd/SWALP (`train.py`, `utils.moving_average`,
+      `utils.bn_update`).
+    - TensorFlow Addons `tfa.optimizers.SWA` (legacy optimizers only, EOL 2024);
+      PyTorch `torch.optim.swa_utils` (`AveragedModel`, `SWALR`, `update_bn`).
+"""
+
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+class _Untracked:
+    """References that Keras's and TF's attribute trackers must not follow."""
+
+    def __init__(self, **items):
+        self.__dict__.update(items)
+
+
+@keras.saving.register_keras_serializable(package="tf_lowprec")
+class SWA(keras.optimizers.Optimizer):
+    """Any Keras optimizer plus a saved, float32 running average of the weights.
+
+    The wrapped optimizer does all the training; this wrapper only adds the
+    state of stochastic weight averaging, so that it is saved and restored
+    with the optimizer:
+
+    ```
+    average_i    (float32, shape of trainable variable i, starts at 0)
+    num_averaged (int64, starts at 0)
+    update_average():  average_i += (w_i - average_i) / (num_averaged + 1);
+                       num_averaged += 1
+    ```
+
+    Averaging is driven from outside (`StochasticWeightAveraging`, or a call
+    to `update_average()` in a custom loop), not at every step: it runs in
+    cross-replica context, so under `tf.distribute` it updates every replica
+    with the same values and needs no `cond` inside the train step.
+
+    Args:
+        optimizer: the `keras.optimizers.Optimizer` that trains the model
+            (may itself be a wrapper such as `LowPrecision`).
+        name: string. Defaults to `"swa"`.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=tf_lowprec.training.SWA(keras.optimizers.SGD(0.05, momentum=0.9)),
+                  loss=..., metrics=["accuracy"])
+    model.fit(train, epochs=30, callbacks=[
+        tf_lowprec.training.StochasticWeightAveraging(start_epoch=20, swa_lr=0.01, data=train)])
+    ```
+    """
+
+    def __init__(self, optimizer, name=None, **kwargs):
+        if kwargs:
+            raise ValueError(
+                "SWA takes no base optimizer arguments (set them on the inner "
+                f"optimizer). Received: {sorted(kwargs)}"
+            )
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                "`optimizer` must be a keras.optimizers.Optimizer. "
+                f"Received: optimizer={optimizer!r}"
+            )
+        super().__init__(learning_rate=0.0, name=name or "swa")
+        self.inner_optimizer = optimizer
+
+    def build(self, var_list):
+        """Creates the averages (float32) and the counter; builds the inner optimizer."""
+        if self.built:
+            return
+        super().build(var_list)
+        averages = []
+        for variable in var_list:
+            value = variable.value if isinstance(variable, keras.Variable) else variable
+            with self._distribution_strategy.extended.colocate_vars_with(value):
+                averages.append(
+                    self.add_variable(
+                        shape=variable.shape,
+                        dtype="float32",
+                        name=variable.path.replace("/", "_") + "_swa_average",
+                    )
+                )
+        self._averages = averages
+        self._num_averaged = self.add_variable(
+            shape=(), dtype="int64", name="swa_num_averaged"
+        )
+        self._refs = _Untracked(model_variables=list(var_list))
+        self.inner_optimizer.build(var_list)
+
+    @property
+    def averages(self):
+        """The float32 running averages, one per trainable variable."""
+        return list(self._averages)
+
+    @property
+    def averaged_variables(self):
+        """The model variables the averages belong to (in the same order)."""
+        return list(self._refs.model_variables)
+
+    @property
+    def num_averaged(self):
+        """How many snapshots the average holds (an int)."""
+        return int(self._num_averaged.numpy())
+
+    def update_average(self):
+        """Adds the current weights to the running average (cross-replica)."""
+        n = tf.cast(self._num_averaged.value, tf.float32)
+        for average, variable in zip(self._averages, self._refs.model_variables):
+            avg = tf.convert_to_tensor(average.value)
+            w = tf.cast(tf.convert_to_tensor(variable.value), tf.float32)
+            average.assign(avg + (w - avg) / (n + 1.0))
+        self._num_averaged.assign_add(1)
+
+    def assign_average(self):
+        """Writes the averages into the model variables (no BatchNorm update)."""
+        for average, variable in zip(self._averages, self._refs.model_variables):
+            variable.assign(tf.cast(tf.convert_to_tensor(average.value), variable.dtype))
+
+    # Delegation to the inner optimizer.
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def scale_loss(self, loss):
+        return self.inner_optimizer.scale_loss(loss)
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer "
+                    "must already be built on a list of variables."
+                )
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+        self.inner_optimizer.apply(grads, trainable_variables)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(
+            config.pop("optimizer"), custom_objects=custom_objects
+        )
+        return cls(optimizer, **config)
+
+
+def find_swa_optimizer(optimizer):
+    """The `SWA` wrapper in a chain of wrappers (`inner_optimizer`), or None."""
+    seen = set()
+    while optimizer is not None and id(optimizer) not in seen:
+        if isinstance(optimizer, SWA):
+            return optimizer
+        seen.add(id(optimizer))
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return None
+
+
+def _batchnorm_layers(model):
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+
+
+def _as_batches(data):
+    if isinstance(data, tf.data.Dataset):
+        return data
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        return tf.data.Dataset.from_tensor_slices(data).batch(128)
+    return data
+
+
+def _inputs_of(batch):
+    if isinstance(batch, (tuple, list)):
+        return batch[0]
+    return batch
+
+
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def recompute_batchnorm_statistics(model, data, steps=None):
+    """Sets every BatchNorm's moving statistics to their average over `data`.
+
+    Runs `model(x, training=True)` over the batches of `data` and gives each
+    `BatchNormalization` layer the mean, over the batches (weighted by batch
+    size), of the batch means and batch variances it saw: the
+    cumulative-average pass of SWA's `bn_update` (torch `update_bn`). Each
+    batch is normalised with its own statistics, as in training; dropout is
+    active too, as there. Frozen BatchNorm layers are left alone.
+
+    Args:
+        model: a Keras model.
+        data: training data: a `tf.data.Dataset` of inputs or of
+            `(inputs, targets[, weights])` batches, a numpy array of inputs
+            (batched by 128), or an iterable of such batches.
+        steps: use only the first `steps` batches; `None` for all. Defaults
+            to `None`.
+
+    Returns:
+        The number of examples seen (0 if the model has no BatchNorm layer).
+    """
+    layers = _batchnorm_layers(model)
+    if not layers:
+        return 0
+    if data is None:
+        raise ValueError(
+            "`data` is required to recompute BatchNorm statistics. Received: data=None"
+        )
+    forward = _FORWARD.get(model)
+    if forward is None:
+        # Traced with momentum 0, so each call leaves the batch's own
+        # statistics in the moving variables; they are summed here.
+        forward = tf.function(lambda x: model(x, training=True), reduce_retracing=True)
+        _FORWARD[model] = forward
+    momenta = [layer.momentum for layer in layers]
+    sums = [
+        [np.zeros(layer.moving_mean.shape, np.float64), np.zeros(layer.moving_variance.shape, np.float64)]
+        for layer in layers
+    ]
+    seen = 0
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+        for step, batch in enumerate(_as_batches(data)):
+            if steps is not None and step >= steps:
+                break
+            x = _inputs_of(batch)
+            size = int(tf.shape(tf.nest.flatten(x)[0])[0])
+            forward(x)
+            for layer, (mean, var) in zip(layers, sums):
+                mean += size * np.asarray(layer.moving_mean.numpy(), np.float64)
+                var += size * np.asarray(layer.moving_variance.numpy(), np.float64)
+            seen += size
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    if seen:
+        for layer, (mean, var) in zip(layers, sums):
+            layer.moving_mean.assign((mean / seen).astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign((var / seen).astype(layer.moving_variance.dtype))
+    return seen
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _innermost(optimizer):
+    while getattr(optimizer, "inner_optimizer", None) is not None:
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+class StochasticWeightAveraging(keras.callbacks.Callback):
+    """Averages the weights once per epoch (or every `frequency` epochs) during `fit`.
+
+    Schedule (epochs counted as completed epochs, as in SWALP's `train.py`
+    with `swa_start = start_epoch`): the weights at the end of epoch `e`
+    (0-based) join the average when `e + 1 >= start_epoch` and
+    `(e + 1 - start_epoch) % frequency == 0`; with `swa_lr`, the learning
+    rate is set to `swa_lr` for every epoch `e >= start_epoch`. (SWALP: the
+    first snapshot is taken after epoch `swa_start`, which still ran at the
+    decayed rate; then one per epoch at `swa_lr`.) Use
+    `tf_lowprec.training.PaperPiecewise(..., final_learning_rate=swa_lr)` for
+    SWALP's whole schedule instead of `swa_lr` here.
+
+    The average itself lives in the model's `SWA` optimizer wrapper (see the
+    module docstring), so `.keras` checkpoints written during training
+    (e.g. by `keras.callbacks.ModelCheckpoint`, which runs with the training
+    weights in place) resume with the same average; the epoch counter comes
+    from `fit(initial_epoch=...)`.
+
+    During `fit`, every evaluation (the `val_*` metrics) runs on the
+    averaged weights once there is at least one snapshot: the training
+    weights and every other model variable (BatchNorm statistics, random
+    seeds) are saved, the averages written in, BatchNorm statistics
+    recomputed over `data`, and everything restored after the evaluation, so
+    the training trajectory does not depend on evaluation. At the end of
+    `fit` (with `swap_at_end`) the averaged weights and their BatchNorm
+    statistics stay in the model.
+
+    Args:
+        start_epoch: int >= 0: number of completed epochs before the first
+            snapshot (SWALP's `swa_start`).
+        frequency: int >= 1: epochs between snapshots. Defaults to `1`.
+        swa_lr: float, the constant learning rate from epoch `start_epoch`
+            on, or `None` to leave the learning rate alone (e.g. when the
+            optimizer has a schedule). Defaults to `None`.
+        data: training data for the BatchNorm recompute (see
+            `recompute_batchnorm_statistics`); required when the model has
+            BatchNorm layers. Defaults to `None`.
+        batchnorm_steps: batches of `data` used per recompute, `None` for
+            all. Defaults to `None`.
+        swap_for_evaluation: evaluate the averaged weights during `fit`.
+            Defaults to `True`.
+        swap_at_end: leave the averaged weights in the model after `fit`.
+            Defaults to `True`.
+
+    Logs `swa_num_averaged` (snapshots in the average) at each epoch end.
+    """
+
+    def __init__(
+        self,
+        start_epoch,
+        frequency=1,
+        swa_lr=None,
+        data=None,
+        batchnorm_steps=None,
+        swap_for_evaluation=True,
+        swap_at_end=True,
+    ):
+        super().__init__()
+        self.start_epoch = _check_int("start_epoch", start_epoch, 0)
+        self.frequency = _check_int("frequency", frequency, 1)
+        if swa_lr is not None and (
+            isinstance(swa_lr, bool) or not isinstance(swa_lr, (int, float)) or not swa_lr > 0
+        ):
+            raise ValueError(f"`swa_lr` must be a positive float or None. Received: swa_lr={swa_lr!r}")
+        self.swa_lr = None if swa_lr is None else float(swa_lr)
+        if batchnorm_steps is not None:
+            batchnorm_steps = _check_int("batchnorm_steps", batchnorm_steps, 1)
+        self.data = data
+        self.batchnorm_steps = batchnorm_steps
+        self.swap_for_evaluation = bool(swap_for_evaluation)
+        self.swap_at_end = bool(swap_at_end)
+        self._optimizer = None
+        self._epoch = None
+        self._averaged_epoch = None
+        self._backup = None
+        self._in_fit = False
+
+    def averages_after(self, epoch):
+        """Whether the weights at the end of 0-based `epoch` join the average."""
+        done = epoch + 1
+        return done >= self.start_epoch and (done - self.start_epoch) % self.frequency == 0
+
+    # Callback hooks.
+
+    def on_train_begin(self, logs=None):
+        optimizer = find_swa_optimizer(self.model.optimizer)
+        if optimizer is None:
+            raise ValueError(
+                "StochasticWeightAveraging needs the model's optimizer wrapped "
+                "in tf_lowprec.training.SWA (which holds the average, so that "
+                "it is saved with the model). Received: optimizer="
+                f"{self.model.optimizer!r}"
+            )
+        if not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        if self.swa_lr is not None:
+            rate = getattr(_innermost(optimizer), "_learning_rate", None)
+            if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule) or callable(rate):
+                raise ValueError(
+                    "`swa_lr` needs an optimizer with a constant (settable) "
+                    "learning rate; this one has a schedule. Put the SWA rate "
+                    "in the schedule (e.g. PaperPiecewise(final_learning_rate=...)) "
+                    f"and pass swa_lr=None. Received: swa_lr={self.swa_lr}"
+                )
+        if _batchnorm_layers(self.model) and self.data is None:
+            raise ValueError(
+                "The model has BatchNormalization layers, whose statistics must "
+                "be recomputed for the averaged weights: pass the training "
+                "data as `data`. Received: data=None"
+            )
+        self._optimizer = optimizer
+        self._in_fit = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if self.swa_lr is not None and epoch >= self.start_epoch:
+            self.model.optimizer.learning_rate = self.swa_lr
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") if self.params else None
+        if steps is not None and batch + 1 >= steps:
+            self._maybe_average()
+
+    def on_test_begin(self, logs=None):
+        if not self._in_fit:
+            return
+        self._maybe_average()  # before validation, if the epoch length is unknown
+        if self.swap_for_evaluation and self._optimizer.num_averaged > 0:
+            self._backup = [v.numpy() for v in self.model.variables]
+            self._swap_in()
+
+    def on_test_end(self, logs=None):
+        if self._backup is not None:
+            for variable, value in zip(self.model.variables, self._backup):
+                variable.assign(value)
+            self._backup = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._maybe_average()
+        if logs is not None and self._optimizer is not None:
+            logs["swa_num_averaged"] = self._optimizer.num_averaged
+
+    def on_train_end(self, logs=None):
+        self._in_fit = False
+        if self.swap_at_end and self._optimizer is not None and self._optimizer.num_averaged > 0:
+            self._swap_in()
+
+    # Internals.
+
+    def _maybe_average(self):
+        epoch = self._epoch
+        if epoch is None or self._averaged_epoch == epoch or not self.averages_after(epoch):
+            return
+        self._optimizer.update_average()
+        self._averaged_epoch = epoch
+
+    def _swap_in(self):
+        self._optimizer.assign_average()
+        recompute_batchnorm_statistics(self.model, self.data, self.batchnorm_steps)
