@@ -140,11 +140,17 @@ def seed_tensor(rounding, seed):
 
 
 def straight_through(fn, x, *args):
-    """`fn(x, *args)` forward, identity gradient for `x` (none for `args`)."""
+    """`fn(x, *args)` forward, identity gradient for `x` (none for `args`).
+
+    `fn` sees `stop_gradient(x)`: a tape watching `x` would otherwise make
+    TensorFlow build a "record" variant of the compiled function that also
+    returns its intermediates for backprop, which the identity gradient
+    never uses and which costs memory traffic and fusion.
+    """
 
     @tf.custom_gradient
     def forward(x):
-        return fn(x, *args), lambda dy: dy
+        return fn(tf.stop_gradient(x), *args), lambda dy: dy
 
     return forward(x)
 
@@ -218,6 +224,6 @@ def quantize_gradient(x, fmt, rounding="stochastic", seed=None):
 
     @tf.custom_gradient
     def forward(x):
-        return tf.identity(x), lambda dy: run(dy, seed)
+        return tf.identity(x), lambda dy: run(tf.stop_gradient(dy), seed)
 
     return forward(x)
