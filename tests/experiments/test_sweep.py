@@ -47,7 +47,7 @@ def test_rows_summary_and_plots(mnist_dir, tmp_path):
 
 @pytest.mark.slow
 def test_diverging_run_is_recorded_and_the_sweep_goes_on(mnist_dir, tmp_path):
-    rows, summary = _tiny(mnist_dir, tmp_path / "out", optimizers=["sgd"], learning_rates=[1e9, 0.1])
+    rows, summary = _tiny(mnist_dir, tmp_path / "out", optimizers=["sgd"], learning_rates=[10**9, 0.1])
     diverged = [r for r in rows if float(r["learning_rate"]) == 1e9]
     assert diverged and all(r["diverged"] for r in diverged)
     assert len([r for r in rows if float(r["learning_rate"]) == 0.1]) == 2  # ran after it

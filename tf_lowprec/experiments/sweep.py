@@ -168,6 +168,7 @@ def sweep(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cr
         progress: Show the progress bar over runs.
     """
     model_kwargs = dict(model_kwargs or {})
+    learning_rates = [float(lr) for lr in learning_rates]  # Keras rejects int rates
     validate(dataset, optimizers, learning_rates, losses)
     settings = {"dataset": dataset, "model": model, "model_kwargs": model_kwargs, "epochs": epochs,
                 "batch_size": batch_size, "limit": limit, "log_every": log_every,
