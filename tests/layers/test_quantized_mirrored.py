@@ -67,9 +67,9 @@ def _main():
         model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         generator = keras.random.SeedGenerator(5)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 8)).astype("float32")
+    x = rng.normal(size=(128, 8)).astype("float32")
     y = np.argmax(x[:, :3], axis=1)
-    history = model.fit(x, y, batch_size=64, epochs=4, verbose=0)
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0)
 
     kernel = model.layers[0].kernel
 

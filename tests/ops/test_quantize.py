@@ -11,13 +11,11 @@ from tf_lowprec.formats import IntegerAffine
 from tf_lowprec.ops import quantize
 from tf_lowprec.ops import quantize_gradient
 
+# One representative per kernel (the per-format files cover the variants).
 FORMATS = [
     FixedPoint(8, 4),
     BlockFloatingPoint(8, axis=0),
-    BlockFloatingPoint(5, axis=None),
     FloatingPoint(5, 2),
-    FloatingPoint(8, 7),
-    IntegerAffine(8),
     IntegerAffine(4, symmetric=False, per_channel_axis=-1),
 ]
 ROUNDINGS = ["nearest", "stochastic"]
