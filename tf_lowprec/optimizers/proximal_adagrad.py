@@ -21,8 +21,10 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
     `ApplyProximalAdagrad`), rewritten for Keras 3. As in TF1 there is **no
     epsilon**: the accumulator starts at `initial_accumulator_value > 0`, which
     keeps `1 / sqrt(accumulator)` finite. With no regularization it equals
-    `keras.optimizers.Adagrad(epsilon=0)` up to float round-off (`rsqrt`
-    versus `1 / sqrt`).
+    `keras.optimizers.Adagrad(epsilon=0)` up to float round-off (the order
+    of the multiply and divide differs). It matches TF's kernel to float32
+    round-off; the kernel's vectorized `rsqrt` is replaced by `lr / sqrt`,
+    which is bit-reproducible on every replica.
 
     Update rule for a variable `w` with gradient `g`:
 
@@ -177,7 +179,10 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
             g = ops.cast(gradient, dtype)
             acc = ops.add(accumulator, ops.square(g))
             w = variable
-        eta = ops.multiply(lr, ops.rsqrt(acc))
+        # lr / sqrt(acc), not TF's lr * rsqrt(acc): sqrt and divide are
+        # correctly rounded, while Eigen's vectorized rsqrt is not and its
+        # scalar tail differs, so MirroredStrategy replicas drifted apart.
+        eta = ops.divide(lr, ops.sqrt(acc))
         # Zero strengths stay Python 0s, so prox_elastic_net skips them.
         l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
         if l1:
