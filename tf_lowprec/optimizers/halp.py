@@ -69,7 +69,10 @@ def _fused_step(bits, rounding, decay, dtype, code_dtype):
     `d = correction + full (+ wd * w or wd * z)`, `z = delta * codes` and
     `new_codes = Q((z - lr * d) / delta)`, `new_w = center + new_codes * delta`.
     About thirty elementwise operations (most of them the counter-based
-    random numbers) become a single pass over the tensor.
+    random numbers) become a single pass over the tensor. XLA may contract
+    `center + new * delta` into a fused multiply-add, i.e. round once
+    instead of twice: the weights are then the float nearest to the exact
+    `w~ + delta * k`.
     """
     dtype = tf.as_dtype(dtype)
 
