@@ -133,3 +133,36 @@ def test_low_precision_sgd_is_registered():
     var = keras.Variable(np.ones((2, 3), np.float32))
     opt.apply([tf.ones((2, 3))], [var])
     assert int(opt.iterations) == 1
+
+
+@pytest.mark.slow
+def test_example_script_runs_on_generated_cifar_files(tmp_path):
+    """examples/swalp/swalp_experiment.py end to end on CIFAR-10-format files
+    (generated, 4 images per batch file), with the CNN (a VGG16 here costs
+    minutes of tracing and XLA compiles of the quantizers on 2 cores)."""
+    import importlib.util
+    import os
+
+    from tests.data.formats import cifar_members
+    from tests.data.formats import write_cifar_archive
+
+    data_dir = tmp_path / "data"
+    write_cifar_archive(data_dir / "cifar-10-python.tar.gz", cifar_members("cifar10", n=4))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    spec = importlib.util.spec_from_file_location(
+        "swalp_experiment", os.path.join(root, "examples", "swalp", "swalp_experiment.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "out"
+    rows = script.main([
+        "--dataset", "cifar10", "--model", "cnn",
+        "--epochs", "3", "--swa-start", "2", "--batch-size", "8",
+        "--data-dir", str(data_dir), "--out", str(out), "--verbose", "0",
+    ])  # fmt: skip
+    assert {r["run"] for r in rows} == {"fp-seed0", "lp-seed0"}
+    assert len(rows) == 6
+    for name in ("runs.csv", "summary.csv", "summary.md", "curves.png"):
+        assert (out / name).stat().st_size > 0
+    summary = (out / "summary.md").read_text()
+    assert "SGD-FP" in summary and "SWALP" in summary
