@@ -25,6 +25,9 @@ CONFIGS = {
     "grda+global_clipnorm": ("grda", {"c": 0.02, "mu": 0.6, "global_clipnorm": 0.05}),
     "grda+clipvalue": ("grda", {"c": 0.02, "mu": 0.6, "clipvalue": 0.01}),
     "grda": ("grda", {"c": 0.02, "mu": 0.6}),
+    "proximal_sgd+clipnorm": ("proximal_sgd", {"l1_regularization_strength": 1e-3, "clipnorm": 0.05}),
+    "proximal_adagrad+global_clipnorm": ("proximal_adagrad", {"l1_regularization_strength": 1e-3,
+                                                              "global_clipnorm": 0.05}),
     # Keras's own per-replica clipping: the negative control.
     "keras_sgd+clipnorm": ("sgd", {"clipnorm": 0.05}),
     # Stochastic rounding: both runs need the same seed (None draws one each).

@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # and test_halp.py check them under MirroredStrategy.
 NEEDS_TRAIN_STEP = {"svrg", "halp"}
 TF_LOWPREC = ["grda", "grda+clipnorm", "grda+global_clipnorm", "grda+clipvalue",
-              "proximal_sgd", "proximal_adagrad"]
+              "proximal_sgd", "proximal_adagrad", "proximal_sgd+clipnorm",
+              "proximal_adagrad+global_clipnorm"]
 
 
 def _run(replicas, names, sparse_names=TF_LOWPREC):
