@@ -62,11 +62,12 @@ def _parameters(x, fmt, estimate=()):
         `(scale, zero_point)`, both float32; `zero_point` holds integers.
     """
     axes = _reduction_axes(x, fmt.per_channel_axis)
-    low, high = ranges.finite_range(x, axes, estimate)
     if fmt.symmetric:
-        scale = tf.maximum(high, -low) * _reciprocal(fmt.code_max)
+        amax = ranges.finite_abs_max(x, axes, estimate)
+        scale = amax * _reciprocal(fmt.code_max)
         scale = tf.where(scale > 0.0, scale, 1.0)
         return scale, tf.zeros_like(scale)
+    low, high = ranges.finite_range(x, axes, estimate)
     low = tf.minimum(low, 0.0)
     high = tf.maximum(high, 0.0)
     scale = (high - low) * _reciprocal(2**fmt.bits - 1)

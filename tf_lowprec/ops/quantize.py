@@ -159,11 +159,14 @@ def _format_runner(fmt, rounding):
     """`run(x, seed)`: prepare with TF ops, then the compiled kernel."""
     prepare, kernel = _KERNELS[type(fmt)]
     def run(x, seed):
+        prepared = prepare(x, fmt)
+        # The arity is part of the key: TF cannot generalize one traced
+        # function across calls with different numbers of arguments.
         fn = compiled(
-            (type(fmt), fmt, rounding, x.shape.rank),
+            (type(fmt), fmt, rounding, x.shape.rank, len(prepared)),
             lambda x, seed, *prepared: kernel(x, fmt, rounding, seed, *prepared),
         )
-        return fn(x, seed, *prepare(x, fmt))
+        return fn(x, seed, *prepared)
 
     return run
 
