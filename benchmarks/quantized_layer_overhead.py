@@ -13,7 +13,8 @@ Each is compiled with SGD, both with Keras's default `jit_compile="auto"`
 (XLA for the whole step) and with `jit_compile=False`. A round times
 `--steps` calls of `train_on_batch` for every variant in alternating order;
 the table reports the median seconds per step over rounds and the ratio to
-the float model's median in the same mode (target <= 1.3).
+the float model's median in the same mode (target <= 1.3), in wall-clock
+time and in process CPU time (less sensitive to other jobs on the machine).
 
 Usage:
     nice python benchmarks/quantized_layer_overhead.py
@@ -86,25 +87,30 @@ def main():
                     model.train_on_batch(x, y)
                 runs.append({"model": model_name, "jit_compile": str(jit),
                              "variant": variant, "keras_model": model, "x": x, "y": y,
-                             "times": []})
+                             "times": [], "cpu_times": []})
     for r in range(args.rounds):
         order = runs if r % 2 == 0 else runs[::-1]
         for run in order:
             model, x, y = run["keras_model"], run["x"], run["y"]
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for _ in range(args.steps):
                 model.train_on_batch(x, y)
             run["times"].append((time.perf_counter() - start) / args.steps)
+            run["cpu_times"].append((time.process_time() - cpu_start) / args.steps)
     table = []
     for run in runs:
+        reference = next(
+            r for r in runs if r["model"] == run["model"]
+            and r["jit_compile"] == run["jit_compile"] and r["variant"] == "float")
         median = float(np.median(run["times"]))
-        float_median = float(np.median(next(
-            r["times"] for r in runs if r["model"] == run["model"]
-            and r["jit_compile"] == run["jit_compile"] and r["variant"] == "float")))
-        ratio = median / float_median
+        ratio = median / float(np.median(reference["times"]))
+        cpu = float(np.median(run["cpu_times"]))
+        cpu_ratio = cpu / float(np.median(reference["cpu_times"]))
         table.append({"model": run["model"], "jit_compile": run["jit_compile"],
                       "variant": run["variant"], "ms_per_step": round(1e3 * median, 2),
                       "ratio_to_float": round(ratio, 3),
+                      "cpu_ms_per_step": round(1e3 * cpu, 2),
+                      "cpu_ratio_to_float": round(cpu_ratio, 3),
                       "meets_target": "" if run["variant"] == "float" else
                       ("yes" if ratio <= TARGET else "no")})
     output = pathlib.Path(args.output)
@@ -113,10 +119,13 @@ def main():
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    print(f"# {args.rounds} alternating rounds x {args.steps} steps, {os.cpu_count()} CPUs")
+    print(f"# {args.rounds} alternating rounds x {args.steps} steps, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
     for row in table:
         print(f"{row['model']:<5}jit={row['jit_compile']:<6}{row['variant']:<7}"
-              f"{row['ms_per_step']:>9.2f} ms/step  x{row['ratio_to_float']:.2f}  {row['meets_target']}")
+              f"{row['ms_per_step']:>9.2f} ms/step  x{row['ratio_to_float']:.2f}"
+              f"   cpu {row['cpu_ms_per_step']:>8.2f} ms x{row['cpu_ratio_to_float']:.2f}"
+              f"  {row['meets_target']}")
 
 
 if __name__ == "__main__":

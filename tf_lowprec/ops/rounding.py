@@ -16,14 +16,18 @@ approximation is the 24-bit resolution of `u`: the probability of rounding
 up is within `2^-24` of `frac(v)`.
 
 Random numbers come from a counter-based generator: element `i` of a tensor
-gets `hash(i, key)`, where `key` is derived from a two-word seed. The hash is
-two rounds of Wellons's "lowbias32" integer mixer (xor-shift / multiply),
-each round keyed. It is stateless and elementwise, so XLA fuses it into the
-quantizer's loop (about 50x faster on CPU than `tf.random.stateless_uniform`
-with Philox under XLA, see `benchmarks/quantizer_throughput.py`), the same seed
-gives the same bits in eager, graph and XLA mode, and replicas that share a
-seed (e.g. a `keras.random.SeedGenerator` mirrored by `tf.distribute`) round
-identically. Streams restart after `2^32` elements of one tensor.
+gets `mix((i * 0x9E3779B9 + k1) xor k0)`, where the keys `k0, k1` are hashed
+from a two-word seed and `mix` is Wellons's "lowbias32" integer mixer
+(xor-shift / multiply, a bijection with low avalanche bias): a Weyl sequence
+through a strong mixer, the construction of SplitMix. It is stateless and
+elementwise, so XLA fuses it into the quantizer's loop (far faster on CPU
+than `tf.random.stateless_uniform` with Philox or ThreeFry under XLA, see
+`benchmarks/quantizer_throughput.py`), the same seed gives the same bits in
+eager, graph and XLA mode, and replicas that share a seed (e.g. a
+`keras.random.SeedGenerator` mirrored by `tf.distribute`) round identically.
+Streams restart after `2^32` elements of one tensor. The statistical checks
+are in `tests/ops/test_rounding.py` (moments, chi-square, lag correlation,
+low bits, seed independence).
 
 Seeds (the `seed` argument of every stochastic function):
     * `None`: a fresh seed is drawn by a stateful TF op each time the op runs
@@ -137,9 +141,9 @@ def fold_in(seed, data):
 def random_bits(shape, seed):
     """Uniformly distributed `uint32` bits of the given shape.
 
-    Element `i` (row-major position) is
-    `mix(mix(i * 0x9E3779B9 + k0) ^ k1)` with keys `k0, k1` hashed from the
-    seed. Deterministic in `(seed, shape)`.
+    Element `i` (row-major position) is `mix((i * 0x9E3779B9 + k1) ^ k0)`
+    with keys `k0, k1` hashed from the seed. Deterministic in
+    `(seed, shape)`.
 
     Args:
         shape: a 1-D integer tensor or list.
@@ -149,9 +153,13 @@ def random_bits(shape, seed):
     k0 = _mix32(seed[0] ^ _u32(0x85EBCA6B))
     k1 = _mix32(seed[1] ^ _u32(0xC2B2AE35) ^ k0)
     size = tf.reduce_prod(tf.cast(shape, tf.int64))
-    index = tf.cast(tf.range(size) & 0xFFFFFFFF, tf.uint32)
-    h = _mix32(index * _u32(_GOLDEN) + k0)
-    h = _mix32(h ^ k1)
+    static_size = tf.get_static_value(size)
+    if static_size is not None and static_size < 2**31:
+        # int32 iota vectorizes better than int64; same values.
+        index = tf.bitcast(tf.range(tf.cast(size, tf.int32)), tf.uint32)
+    else:
+        index = tf.cast(tf.range(size) & 0xFFFFFFFF, tf.uint32)
+    h = _mix32((index * _u32(_GOLDEN) + k1) ^ k0)
     return tf.reshape(h, shape)
 
 
