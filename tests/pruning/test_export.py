@@ -54,3 +54,11 @@ def test_export_sizes_without_tflite_and_bad_input():
     assert sizes.keras > 0 and sizes.keras_gzip > 0 and sizes.tflite is None
     with pytest.raises(ValueError, match="model"):
         export_sizes("model.keras")
+
+
+def test_optimizer_state_is_not_counted():
+    model = models.mlp((4, 4, 1), 2, hidden_units=(64,))
+    plain = export_sizes(model, tflite=False)
+    model.compile(keras.optimizers.Adam(), "mse")
+    model.optimizer.build(model.trainable_variables)  # two slots per weight
+    assert export_sizes(model, tflite=False).keras == pytest.approx(plain.keras, rel=0.05)

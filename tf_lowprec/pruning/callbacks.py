@@ -17,6 +17,37 @@ def _attach(wrappers):
         wrapper.mask_updates_attached = True
 
 
+def _update(wrappers, step, last_step):
+    updated = []
+    for wrapper in wrappers:
+        if getattr(wrapper, "follow", None) is not None:
+            continue
+        schedule = wrapper.pruning_schedule
+        at = schedule.last_pruning_step(step, last_step)
+        if at is None:
+            continue
+        _, sparsity = schedule(at)
+        wrapper.update_masks(sparsity)
+        updated.append(wrapper.name)
+    if not updated:
+        return updated
+    by_name = {w.name: w for w in wrappers}
+    for wrapper in wrappers:
+        leader_name = getattr(wrapper, "follow", None)
+        if leader_name is None:
+            continue
+        leader = by_name.get(leader_name)
+        if leader is None:
+            raise ValueError(
+                f"`{wrapper.name}` follows `{leader_name}`, which is not in the model. "
+                f"Received: follow={leader_name!r}"
+            )
+        if leader_name in updated:
+            wrapper.assign_masks(leader.masks)
+            updated.append(wrapper.name)
+    return updated
+
+
 def update_masks(model, step, last_step=None):
     """Recomputes the masks whose schedule prunes at `step`.
 
@@ -39,33 +70,7 @@ def update_masks(model, step, last_step=None):
     """
     wrappers = [model] if isinstance(model, PruningWrapper) else pruning_wrappers(model)
     _attach(wrappers)
-    last_step = step if last_step is None else last_step
-    updated = []
-    for wrapper in wrappers:
-        if getattr(wrapper, "follow", None) is not None:
-            continue
-        schedule = wrapper.pruning_schedule
-        at = schedule.last_pruning_step(step, last_step)
-        if at is None:
-            continue
-        _, sparsity = schedule(at)
-        wrapper.update_masks(sparsity)
-        updated.append(wrapper.name)
-    by_name = {w.name: w for w in wrappers}
-    for wrapper in wrappers:
-        leader_name = getattr(wrapper, "follow", None)
-        if leader_name is None:
-            continue
-        leader = by_name.get(leader_name)
-        if leader is None:
-            raise ValueError(
-                f"`{wrapper.name}` follows `{leader_name}`, which is not in the model. "
-                f"Received: follow={leader_name!r}"
-            )
-        if leader_name in updated:
-            wrapper.assign_masks(leader.masks)
-            updated.append(wrapper.name)
-    return updated
+    return _update(wrappers, step, step if last_step is None else last_step)
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -97,6 +102,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
                 f"{self.model.name!r} with none."
             )
         _attach(wrappers)
+        self._wrappers = wrappers
         self._steps_per_call = max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -104,7 +110,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         first = self._epoch_start + batch + 1
-        update_masks(self.model, first, first + self._steps_per_call - 1)
+        _update(self._wrappers, first, first + self._steps_per_call - 1)
 
     def get_config(self):
         return {}

@@ -57,9 +57,13 @@ class ExportSizes:
 def export_sizes(model, directory=None, tflite=True):
     """Exports `model` (pruning wrappers stripped first) and measures the files.
 
+    The `.keras` file holds the architecture and weights only: a compiled
+    model is copied without its optimizer first (Keras 3 always saves the
+    optimizer state with the model).
+
     Args:
-        model: A Keras model, pruned (wrappers are stripped with
-            `strip_pruning`, so masks are baked in) or not.
+        model: A Functional or Sequential Keras model, pruned (wrappers are
+            stripped with `strip_pruning`, so masks are baked in) or not.
         directory: Where to write `model.keras`, `model.tflite` and
             `model_sparse.tflite`; a temporary directory (deleted) when `None`.
             Defaults to `None`.
@@ -75,6 +79,13 @@ def export_sizes(model, directory=None, tflite=True):
         from tf_lowprec.pruning.strip import strip_pruning
 
         model = strip_pruning(model)
+    if getattr(model, "optimizer", None) is not None:
+        # `.keras` files carry the optimizer state (gRDA's accumulator doubles
+        # the file); measure the deployable model: an uncompiled copy.
+        # (`clone_model` would compile the copy again.)
+        copy = model.__class__.from_config(model.get_config())
+        copy.set_weights(model.get_weights())
+        model = copy
     if directory is None:
         with tempfile.TemporaryDirectory() as tmp:
             return export_sizes(model, tmp, tflite)

@@ -223,8 +223,9 @@ def remove_pruned_filters(model):
         model: A model returned by `prune_filters` (trained or not).
 
     Returns:
-        A `FilterRemoval` with the new `model` (uncompiled, plain Keras
-        layers with the wrapped layers' names), parameter counts and MACs
+        A `FilterRemoval` with the new `model` (plain Keras layers with the
+        wrapped layers' names; compiled with a fresh optimizer from `model`'s
+        compile config if `model` was compiled, as `clone_model` does), parameter counts and MACs
         before/after, and the kept units per layer.
 
     Raises:

@@ -25,7 +25,9 @@ def strip_pruning(model):
         model: A Functional or Sequential model, or a single wrapper layer.
 
     Returns:
-        A new, uncompiled model (or the unwrapped layer for a layer input).
+        A new model (or the unwrapped layer for a layer input). Like
+        `keras.models.clone_model`, it is compiled from `model`'s compile
+        config (a fresh optimizer) when `model` was compiled.
     """
     if isinstance(model, PruningWrapper):
         layer = model.layer.__class__.from_config(model.layer.get_config())
