@@ -6,7 +6,9 @@ multithreaded kernel, the memory-bandwidth bound). Every round times the
 baseline and every variant once, in alternating order; the table reports
 medians over rounds and each variant's ratio to the baseline's median
 (`ratio = t_multiply / t_quantize`, 1.0 = as fast as the multiply).
-Targets: nearest >= 0.5, stochastic >= 0.25.
+Targets: nearest >= 0.5, stochastic >= 0.25. Process CPU time is reported
+as well (`cpu_ratio_to_multiply`), which is less sensitive to other jobs
+sharing the machine than wall-clock time.
 
 Extra rows (marked `reference`) justify design choices:
   * the fixed-point kernel as plain TF ops without XLA fusion, and
@@ -106,18 +108,22 @@ def main():
         for _ in range(2):
             fn(x).numpy()
     times = [[] for _ in variants]
+    cpu_times = [[] for _ in variants]
     for r in range(args.rounds):
         order = range(len(variants)) if r % 2 == 0 else reversed(range(len(variants)))
         for i in order:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             variants[i][3](x).numpy()
             times[i].append(time.perf_counter() - start)
+            cpu_times[i].append(time.process_time() - cpu_start)
     base = float(np.median(times[0]))
+    cpu_base = float(np.median(cpu_times[0]))
 
     table = []
-    for (name, mode, kind, _), t in zip(variants, times):
+    for (name, mode, kind, _), t, c in zip(variants, times, cpu_times):
         median = float(np.median(t))
         ratio = base / median
+        cpu_ratio = cpu_base / float(np.median(c))
         target = TARGET.get(mode) if kind == "quantize" else None
         table.append({
             "format": name,
@@ -126,6 +132,8 @@ def main():
             "median_ms": round(1e3 * median, 3),
             "gb_per_s": round(nbytes / median / 1e9, 2),
             "ratio_to_multiply": round(ratio, 3),
+            "cpu_ms": round(1e3 * float(np.median(c)), 3),
+            "cpu_ratio_to_multiply": round(cpu_ratio, 3),
             "target_ratio": target if target is not None else "",
             "meets_target": ("yes" if ratio >= target else "no") if target else "",
         })
@@ -137,11 +145,11 @@ def main():
         writer.writerows(table)
     print(f"# {x.shape.num_elements()} float32, {args.rounds} alternating rounds, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"TF {tf.__version__}")
+          f"TF {tf.__version__}, load average {os.getloadavg()[0]:.1f}")
     for row in table:
         print(f"{row['format']:<66}{row['rounding']:<11}{row['median_ms']:>9.2f} ms"
               f"{row['gb_per_s']:>8.2f} GB/s  ratio {row['ratio_to_multiply']:.2f}"
-              f"  {row['meets_target']}")
+              f"  (cpu ratio {row['cpu_ratio_to_multiply']:.2f})  {row['meets_target']}")
     _plot(table, output.with_suffix(".png"))
 
 

@@ -56,21 +56,16 @@ def _axes(x, fmt):
     return fmt.reduction_axes(rank)
 
 
-def prepare_block_floating_point(x, fmt):
-    """Block ranges computed outside XLA when that is faster (see `ranges`)."""
-    return ranges.estimate_range(x, _axes(x, fmt))
-
-
-def shared_exponent(x, fmt, estimate=()):
+def shared_exponent(x, fmt):
     """The clamped shared exponent `E` (int32) per block, broadcastable to `x`."""
-    block_max = ranges.finite_abs_max(x, _axes(x, fmt), estimate)
+    block_max = ranges.finite_abs_max(x, _axes(x, fmt))
     exponent = tf.bitwise.right_shift(tf.bitcast(block_max, tf.int32), 23) - 127
     return tf.clip_by_value(exponent, fmt.min_exponent, fmt.max_exponent)
 
 
-def quantize_block_floating_point(x, fmt, rounding_mode, seed, *estimate):
+def quantize_block_floating_point(x, fmt, rounding_mode, seed):
     """Quantizes float32 `x` to `fmt` (a `BlockFloatingPoint`)."""
-    exponent = shared_exponent(x, fmt, estimate)
+    exponent = shared_exponent(x, fmt)
     shift = fmt.word_length - 2
     v = x * _pow2(shift - exponent)
     if rounding_mode == "nearest":

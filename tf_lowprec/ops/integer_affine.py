@@ -44,18 +44,13 @@ def _reduction_axes(x, axis):
     return [d for d in range(rank) if d != axis]
 
 
-def prepare_integer_affine(x, fmt):
-    """Channel ranges computed outside XLA when that is faster (see `ranges`)."""
-    return ranges.estimate_range(x, _reduction_axes(x, fmt.per_channel_axis))
-
-
 def _reciprocal(n):
     """float32(1 / n). XLA rewrites division by a constant into this product,
     so eager, graph and XLA use the product to agree bit for bit."""
     return tf.constant(1.0 / n, tf.float32)
 
 
-def _parameters(x, fmt, estimate=()):
+def _parameters(x, fmt):
     """Scale and zero point of float32 `x` for `fmt`, broadcastable to `x`.
 
     Returns:
@@ -63,11 +58,11 @@ def _parameters(x, fmt, estimate=()):
     """
     axes = _reduction_axes(x, fmt.per_channel_axis)
     if fmt.symmetric:
-        amax = ranges.finite_abs_max(x, axes, estimate)
+        amax = ranges.finite_abs_max(x, axes)
         scale = amax * _reciprocal(fmt.code_max)
         scale = tf.where(scale > 0.0, scale, 1.0)
         return scale, tf.zeros_like(scale)
-    low, high = ranges.finite_range(x, axes, estimate)
+    low, high = ranges.finite_range(x, axes)
     low = tf.minimum(low, 0.0)
     high = tf.maximum(high, 0.0)
     scale = (high - low) * _reciprocal(2**fmt.bits - 1)
@@ -80,13 +75,13 @@ def _parameters(x, fmt, estimate=()):
     return scale, zero_point
 
 
-def _codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
+def _codes(x, fmt, rounding_mode="nearest", seed=None):
     """Integer codes of float32 `x` (as float32 integers) with their parameters.
 
     Returns:
         `(codes, scale, zero_point)`; `x ~= scale * (codes - zero_point)`.
     """
-    scale, zero_point = _parameters(x, fmt, estimate)
+    scale, zero_point = _parameters(x, fmt)
     v = x / scale
     if rounding_mode == "nearest":
         k = rounding.round_nearest(v)
@@ -98,9 +93,9 @@ def _codes(x, fmt, rounding_mode="nearest", seed=None, estimate=()):
     return codes, scale, zero_point
 
 
-def quantize_integer_affine(x, fmt, rounding_mode, seed, *estimate):
+def quantize_integer_affine(x, fmt, rounding_mode, seed):
     """Fake-quantizes float32 `x` to `fmt` (an `IntegerAffine`)."""
-    codes, scale, zero_point = _codes(x, fmt, rounding_mode, seed, estimate)
+    codes, scale, zero_point = _codes(x, fmt, rounding_mode, seed)
     q = (codes - zero_point) * scale
     return tf.where(tf.math.is_finite(x), q, x)
 

@@ -45,32 +45,20 @@ import tensorflow as tf
 
 from tf_lowprec import formats
 from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.block_floating_point import prepare_block_floating_point
 from tf_lowprec.ops.block_floating_point import quantize_block_floating_point
 from tf_lowprec.ops.fixed_point import quantize_fixed_point
 from tf_lowprec.ops.floating_point import quantize_floating_point
-from tf_lowprec.ops.integer_affine import prepare_integer_affine
 from tf_lowprec.ops.integer_affine import quantize_integer_affine
 
 __all__ = ["quantize", "quantize_gradient", "ROUNDING_MODES"]
 
 ROUNDING_MODES = ("nearest", "stochastic")
 
-def _nothing_to_prepare(x, fmt):
-    return ()
-
-
-# format type -> (prepare, kernel). `prepare(x, fmt)` runs plain TF ops
-# before the compiled kernel (block ranges, see ranges.py); its tensors are
-# passed on as `kernel(x32, fmt, rounding, seed, *prepared)`.
 _KERNELS = {
-    formats.FixedPoint: (_nothing_to_prepare, quantize_fixed_point),
-    formats.BlockFloatingPoint: (
-        prepare_block_floating_point,
-        quantize_block_floating_point,
-    ),
-    formats.FloatingPoint: (_nothing_to_prepare, quantize_floating_point),
-    formats.IntegerAffine: (prepare_integer_affine, quantize_integer_affine),
+    formats.FixedPoint: quantize_fixed_point,
+    formats.BlockFloatingPoint: quantize_block_floating_point,
+    formats.FloatingPoint: quantize_floating_point,
+    formats.IntegerAffine: quantize_integer_affine,
 }
 
 _COMPILED = {}
@@ -156,17 +144,15 @@ def straight_through(fn, x, *args):
 
 
 def _format_runner(fmt, rounding):
-    """`run(x, seed)`: prepare with TF ops, then the compiled kernel."""
-    prepare, kernel = _KERNELS[type(fmt)]
+    """`run(x, seed)`: the compiled kernel of `fmt` for `x`'s rank."""
+    kernel = _KERNELS[type(fmt)]
+
     def run(x, seed):
-        prepared = prepare(x, fmt)
-        # The arity is part of the key: TF cannot generalize one traced
-        # function across calls with different numbers of arguments.
         fn = compiled(
-            (type(fmt), fmt, rounding, x.shape.rank, len(prepared)),
-            lambda x, seed, *prepared: kernel(x, fmt, rounding, seed, *prepared),
+            (type(fmt), fmt, rounding, x.shape.rank),
+            lambda x, seed: kernel(x, fmt, rounding, seed),
         )
-        return fn(x, seed, *prepared)
+        return fn(x, seed)
 
     return run
 
