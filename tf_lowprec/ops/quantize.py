@@ -87,8 +87,8 @@ def compiled(key, body):
 
     `body(x32, seed, *tensors)` gets `x` cast to float32; its result is cast
     back to `x`'s dtype. `key` identifies `body` (e.g. format and rounding)
-    and should include the rank of `x`: with `reduce_retracing` the traced
-    dimensions become unknown, and mixing ranks would make the rank unknown.
+    and should include `shape_key(x)`: with `reduce_retracing`, differently
+    shaped calls would make the traced dimensions (or the rank) unknown.
     """
     fn = _COMPILED.get(key)
     if fn is None:
@@ -102,6 +102,19 @@ def compiled(key, body):
         )
         _COMPILED[key] = fn
     return fn
+
+
+def shape_key(x):
+    """The static shape of `x` if fully known, else its rank.
+
+    One compiled function per static shape keeps every trace fully shaped
+    (XLA compiles per shape anyway, and the block reductions of `ranges`
+    need static shapes to fold); tensors of unknown shape share one
+    function per rank, whose traced shape is generalized.
+    """
+    if x.shape.is_fully_defined():
+        return tuple(x.shape.as_list())
+    return ("rank", x.shape.rank)
 
 
 def _run_in_float32(body, x, seed, *tensors):
@@ -149,7 +162,7 @@ def _format_runner(fmt, rounding):
 
     def run(x, seed):
         fn = compiled(
-            (type(fmt), fmt, rounding, x.shape.rank),
+            (type(fmt), fmt, rounding, shape_key(x)),
             lambda x, seed: kernel(x, fmt, rounding, seed),
         )
         return fn(x, seed)

@@ -29,6 +29,7 @@ from tf_lowprec.ops.quantize import as_float_tensor
 from tf_lowprec.ops.quantize import check_rounding
 from tf_lowprec.ops.quantize import compiled
 from tf_lowprec.ops.quantize import seed_tensor
+from tf_lowprec.ops.quantize import shape_key
 from tf_lowprec.ops.quantize import straight_through
 
 __all__ = ["quantize_scaled"]
@@ -74,7 +75,7 @@ def quantize_scaled(x, scale, bits, rounding="nearest", seed=None):
     x = as_float_tensor(x)
     scale = tf.cast(tf.convert_to_tensor(scale), tf.float32)
     run = compiled(
-        ("scaled", int(bits), rounding, x.shape.rank, scale.shape.rank),
+        ("scaled", int(bits), rounding, shape_key(x), shape_key(scale)),
         _kernel(int(bits), rounding),
     )
     return straight_through(
