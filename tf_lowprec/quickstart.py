@@ -86,9 +86,14 @@ def format_table(rows):
 def run(args):
     """Runs the comparison described by parsed `args`; returns the rows."""
     meta = data.info(args.dataset)
-    train = data.load(args.dataset, "train", args.batch_size, data_dir=args.data_dir,
-                      seed=args.seed, limit=args.limit)
-    test = data.load(args.dataset, "test", 1000, data_dir=args.data_dir)
+
+    def train():
+        return data.load(args.dataset, "train", args.batch_size, data_dir=args.data_dir,
+                         seed=args.seed, limit=args.limit)
+
+    def test():
+        return data.load(args.dataset, "test", 1000, data_dir=args.data_dir)
+
     optimizers = {
         "SGD": lambda: keras.optimizers.SGD(args.learning_rate),
         f"GRDA(c={args.c}, mu={args.mu})": lambda: GRDA(

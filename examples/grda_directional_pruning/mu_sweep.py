@@ -39,8 +39,12 @@ def make_run(args, make_optimizer):
     meta = data.info(args.dataset)
 
     def run():
-        train = data.load(args.dataset, "train", args.batch_size, seed=args.seed, limit=args.limit)
-        test = data.load(args.dataset, "test", 1000)
+        def train():
+            return data.load(args.dataset, "train", args.batch_size, seed=args.seed, limit=args.limit)
+
+        def test():
+            return data.load(args.dataset, "test", 1000)
+
         model, rows = train_and_evaluate(
             lambda: models.cnn(meta.input_shape, meta.num_classes),
             make_optimizer(), train, test, epochs=args.epochs, seed=args.seed,

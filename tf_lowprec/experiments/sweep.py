@@ -70,10 +70,14 @@ def _make_run(settings, optimizer, learning_rate, loss, seed, verbose):
     meta = data.info(settings["dataset"])
 
     def run():
-        train = data.load(settings["dataset"], "train", settings["batch_size"], seed=seed,
-                          limit=settings["limit"], data_dir=settings["data_dir"],
-                          drop_remainder=True)
-        test = data.load(settings["dataset"], "test", 1000, data_dir=settings["data_dir"])
+        def train():
+            return data.load(settings["dataset"], "train", settings["batch_size"], seed=seed,
+                             limit=settings["limit"], data_dir=settings["data_dir"],
+                             drop_remainder=True)
+
+        def test():
+            return data.load(settings["dataset"], "test", 1000, data_dir=settings["data_dir"])
+
         recorder = StepLossRecorder(settings["log_every"])
         _, rows = train_and_evaluate(
             lambda: models.get(settings["model"], input_shape=meta.input_shape,
@@ -95,8 +99,9 @@ def summarize(rows):
     """Best learning rate per (optimizer, loss) by mean final test accuracy.
 
     Returns a list of dicts: optimizer, loss, best_learning_rate,
-    test_accuracy (mean over seeds), test_accuracy_sd, seeds, diverged (the
-    learning rates at which any seed diverged).
+    test_accuracy (mean over seeds), test_accuracy_sd, seeds, sparsity (mean
+    final fraction of exact zeros at that rate), diverged (the learning rates
+    at which any seed diverged).
     """
     final = {}
     for row in rows:
@@ -113,22 +118,25 @@ def summarize(rows):
                 diverged.append(lr)
                 continue
             accs = [float(r["test_accuracy"]) for r in runs]
-            scores[lr] = (statistics.mean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0, len(accs))
+            scores[lr] = (statistics.mean(accs), statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                          len(accs), statistics.mean(float(r["sparsity"]) for r in runs))
         best = max(scores, key=lambda lr: scores[lr][0]) if scores else math.nan
-        mean, sd, n = scores.get(best, (math.nan, math.nan, 0))
+        mean, sd, n, sparsity = scores.get(best, (math.nan, math.nan, 0, math.nan))
         summary.append({"optimizer": optimizer, "loss": loss, "best_learning_rate": best,
-                        "test_accuracy": mean, "test_accuracy_sd": sd, "seeds": n,
+                        "test_accuracy": mean, "test_accuracy_sd": sd, "seeds": n, "sparsity": sparsity,
                         "diverged": " ".join(f"{lr:g}" for lr in sorted(diverged))})
     return summary
 
 
 def format_summary(summary):
-    lines = ["| optimizer | loss | best lr | test accuracy | diverged at lr |", "|---|---|---|---|---|"]
+    lines = ["| optimizer | loss | best lr | test accuracy | sparsity | diverged at lr |",
+             "|---|---|---|---|---|---|"]
     for s in summary:
         acc = ("—" if math.isnan(s["test_accuracy"]) else
                f"{s['test_accuracy']:.2%}" + (f" ± {s['test_accuracy_sd']:.2%}" if s["seeds"] > 1 else ""))
         lr = "—" if math.isnan(s["best_learning_rate"]) else f"{s['best_learning_rate']:g}"
-        lines.append(f"| {s['optimizer']} | {s['loss']} | {lr} | {acc} | {s['diverged'] or '—'} |")
+        sparsity = "—" if math.isnan(s["sparsity"]) else f"{s['sparsity']:.1%}"
+        lines.append(f"| {s['optimizer']} | {s['loss']} | {lr} | {acc} | {sparsity} | {s['diverged'] or '—'} |")
     return "\n".join(lines)
 
 

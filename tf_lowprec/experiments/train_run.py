@@ -32,14 +32,20 @@ def train_and_evaluate(
     """Trains a fresh model and returns one metrics dict per epoch.
 
     The model is built after `keras.utils.set_random_seed(seed)`, so runs that
-    share a seed share their initial weights, whatever the optimizer.
+    share a seed share their initial weights, whatever the optimizer. Pass the
+    data as zero-argument callables (e.g. `lambda: data.load(...)`) so that
+    they, too, are created after the seed is set: `tf.data` shuffling depends
+    on TensorFlow's global seed as well as its own, so a dataset created
+    before seeding gets another order in the first run of a process.
 
     Args:
         build_model: Zero-argument callable returning an uncompiled
             `keras.Model` that outputs logits.
         optimizer: A `keras.optimizers.Optimizer` (a fresh one per run).
-        train_data: A `tf.data.Dataset` of `(x, y)` batches with integer labels.
-        test_data: A `tf.data.Dataset` evaluated at the end of every epoch.
+        train_data: A `tf.data.Dataset` of `(x, y)` batches with integer
+            labels, or a zero-argument callable returning one (preferred).
+        test_data: A `tf.data.Dataset` evaluated at the end of every epoch,
+            or a zero-argument callable returning one.
         epochs: Number of epochs.
         loss: A Keras loss. Defaults to sparse categorical cross-entropy on
             logits.
@@ -54,6 +60,8 @@ def train_and_evaluate(
         the epoch) and `diverged` (the training loss was NaN or infinite).
     """
     keras.utils.set_random_seed(seed)
+    train_data = train_data() if callable(train_data) else train_data
+    test_data = test_data() if callable(test_data) else test_data
     model = build_model()
     model.compile(
         optimizer=optimizer,
