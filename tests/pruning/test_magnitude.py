@@ -210,3 +210,33 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
     subclassed(np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="model"):
         prune_low_magnitude(subclassed)
+
+
+def test_steps_per_execution_applies_the_latest_pruning_step_of_each_block():
+    pruned = prune_low_magnitude(_cnn(), PolynomialDecay(0.0, 0.6, 0, 4, frequency=2))
+    pruned.compile(keras.optimizers.SGD(0.05), LOSS, steps_per_execution=3)
+    x, y = _data()
+    pruned.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+               callbacks=[UpdatePruningStep()])  # 6 steps in blocks [1-3], [4-6]
+    kernel = pruned.get_layer("prune_low_magnitude_dense").layer.kernel.numpy()
+    assert np.count_nonzero(kernel) == keep_count(kernel.size, 0.6)  # step 4 reached
+
+
+def test_nested_models_and_embeddings_are_pruned():
+    inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, name="inner_dense")],
+                             name="inner")
+    inputs = keras.Input((3,), dtype="int32")
+    x = keras.layers.Embedding(20, 4, name="embed")(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = inner(x)
+    model = keras.Model(inputs, outputs)
+    pruned = prune_low_magnitude(model, ConstantSparsity(0.5, frequency=1))
+    tokens = np.random.default_rng(0).integers(0, 20, (8, 3)).astype("int32")
+    np.testing.assert_allclose(pruned.predict(tokens, verbose=0), model.predict(tokens, verbose=0))
+    updated = update_masks(pruned, 1)
+    assert sorted(updated) == ["prune_low_magnitude_embed", "prune_low_magnitude_inner_dense"]
+    stripped = strip_pruning(pruned)
+    np.testing.assert_allclose(stripped.predict(tokens, verbose=0),
+                               pruned.predict(tokens, verbose=0), rtol=1e-6)
+    table = stripped.get_layer("embed").embeddings.numpy()
+    assert np.count_nonzero(table) == keep_count(table.size, 0.5)
