@@ -114,7 +114,7 @@ def make_run(args, precision, seed):
                       data=train, seed=seed)
         model = setup.model
         model.compile(setup.optimizer, LOSS, metrics=["accuracy"])
-        history = model.fit(train, epochs=args.epochs, validation_data=test,
+        history = model.fit(train, epochs=args.epochs, validation_data=test, shuffle=False,
                             callbacks=[EpochTimer(), *setup.callbacks, RawEvaluation(test)],
                             verbose=args.verbose)
         h = history.history
@@ -193,7 +193,7 @@ def write_outputs(rows, args):
              "| " + " | ".join(_mean_sd(cells[k]) for k in order if k in cells) + " |"]
     table = "\n".join(lines)
     with open(os.path.join(args.out, "summary.md"), "w") as f:
-        f.write(f"Test error (%), seeds {sorted({r['seed'] for r in per_seed})}\n\n{table}\n")
+        f.write(f"Test error (%), seeds {sorted({int(r['seed']) for r in per_seed})}\n\n{table}\n")
     curves = []
     for row in rows:
         label = "FP" if row["precision"] == "fp" else "LP"
@@ -205,7 +205,7 @@ def write_outputs(rows, args):
             curves.append({"curve": "SWA-FP" if label == "FP" else "SWALP (8-bit act.)",
                            "epoch": row["epoch"], "seed": row["seed"],
                            "test_error": _error(row["test_accuracy"]),
-                           "train_loss": row["train_loss"]})
+                           "train_loss": "nan"})  # the averaged model is not trained
     mean_curves = {}
     for c in curves:
         mean_curves.setdefault((c["curve"], int(c["epoch"])), []).append(c)

@@ -63,9 +63,17 @@ def _run(optimizer, init, grads, graph=False):
     return variables
 
 
-@pytest.mark.parametrize("graph", [False, True])
-@pytest.mark.parametrize("mode", ["stochastic", "nearest"])
-@pytest.mark.parametrize("separate", [False, True], ids=["acc8", "acc_fp32"])
+@pytest.mark.parametrize(
+    "graph, mode, separate",
+    [
+        (False, "stochastic", False),
+        (False, "nearest", True),
+        (True, "stochastic", True),
+        (True, "nearest", False),
+    ],
+    ids=["eager-stochastic-acc8", "eager-nearest-acc_fp32", "graph-stochastic-acc_fp32",
+         "graph-nearest-acc8"],
+)
 def test_sgd_momentum_matches_numpy_oracle(graph, mode, separate):
     init, grads = _problem()
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5)
