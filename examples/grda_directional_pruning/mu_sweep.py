@@ -57,10 +57,16 @@ def make_run(args, make_optimizer):
     return run
 
 
-def summary_table(rows):
+def _final_rows(rows):
+    """{run: last-epoch row}, SGD first, then in sweep order."""
     final = {}
     for row in rows:
         final[row["run"]] = row
+    return dict(sorted(final.items(), key=lambda item: item[0] != "SGD"))
+
+
+def summary_table(rows):
+    final = _final_rows(rows)
     sgd_acc = float(final["SGD"]["test_accuracy"])
     lines = [
         "| run | test accuracy | Δ vs SGD (pt) | sparsity | s/epoch |",
@@ -79,9 +85,7 @@ def summary_table(rows):
 def plot_layer_sparsity(rows, path):
     import matplotlib.pyplot as plt
 
-    final = {}
-    for row in rows:
-        final[row["run"]] = row
+    final = _final_rows(rows)
     layers = [k for k in next(iter(final.values())) if k.startswith("sparsity/")]
     layers = [k for k in layers if any(str(r.get(k, "")) != "" for r in final.values())]
     figure, axis = plt.subplots(figsize=(8, 3.8))
@@ -118,6 +122,7 @@ def main(argv=None):
         runs[f"GRDA mu={mu}"] = make_run(args, lambda mu=mu: GRDA(lr, c=args.c, mu=mu))
 
     rows = run_grid(runs, os.path.join(args.out, "mu_sweep.csv"))
+    rows = sorted(rows, key=lambda row: row["run"] != "SGD")  # stable: SGD first
     plot_epoch_curves(rows, ["test_accuracy", "sparsity"], os.path.join(args.out, "mu_sweep.png"),
                       group_key="run",
                       title=f"{args.dataset} CNN, lr={lr}, c={args.c}, batch {args.batch_size}")
