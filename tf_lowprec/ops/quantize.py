@@ -33,10 +33,14 @@ Format-specific definitions and the differences from QPyTorch and SWALP are
 in `fixed_point.py`, `block_floating_point.py`, `floating_point.py` and
 `integer_affine.py` next to this file.
 
-Speed: the elementwise chain runs inside a `tf.function(jit_compile=True)`
-(one per format and rounding mode), so XLA fuses it into a single loop; on
-CPU that reaches the memory bandwidth of a plain multiply
-(`benchmarks/quantizer_throughput.py`).
+Speed: each quantizer runs inside a `tf.function(jit_compile=True)` (one
+per format, rounding mode and input shape), so XLA fuses the elementwise
+chain, the random bits and the block reductions into one or two loops over
+the tensor; `benchmarks/quantizer_throughput.py` compares it with a plain
+multiply of the same tensor (and with unfused TF ops). The compiled kernel
+gets `stop_gradient(x)`, and the straight-through gradient is attached
+outside it, so a `GradientTape` never asks TensorFlow to keep the kernel's
+intermediates.
 """
 
 import functools
