@@ -108,3 +108,15 @@ def test_config_round_trip():
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         QuantizedDense(3, **kwargs)
+
+
+def test_mixed_precision_policy():
+    x, y = classification_data(n=64)
+    bfp = BlockFloatingPoint(8, axis=None)
+    layer = QuantizedDense(4, weight_format=bfp, output_format=bfp, error_format=bfp, dtype="mixed_bfloat16", seed=0)
+    model = keras.Sequential([keras.Input((8,)), layer])
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    assert layer.kernel.dtype == "float32"
+    assert model(x[:2]).dtype == "bfloat16"
+    assert np.isfinite(history.history["loss"][-1])
