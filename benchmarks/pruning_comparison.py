@@ -521,8 +521,8 @@ def main(argv=None):
     if not os.path.exists(inference_path):
         write_csv_atomic(inference_path, time_inference(rows, meta, test_x))
     inference = read_csv(inference_path)
-    title = (f"{args.dataset} CNN, {args.epochs} epochs"
-             f"{'' if not args.limit else f' on {args.limit} examples'}, SGD lr={args.learning_rate}")
+    subset = f" on {args.limit} examples" if args.limit else ""
+    title = f"{args.dataset} CNN, {args.epochs} epochs{subset}, SGD lr={args.learning_rate}"
     plot_accuracy_vs_sparsity(rows, os.path.join(args.out, "accuracy_vs_sparsity.png"), title)
     plot_layer_sparsity(rows, os.path.join(args.out, "layer_sparsity.png"))
     table = summary_table(rows, timing, inference)

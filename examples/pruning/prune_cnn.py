@@ -57,7 +57,8 @@ def main(argv=None):
     print(pruning.sparsity(stripped, kernels_only=True))
     before, after = pruning.export_sizes(dense), pruning.export_sizes(stripped)
     for key in ("keras", "keras_gzip", "tflite", "tflite_gzip", "tflite_sparse"):
-        print(f"{key:>14}: {getattr(before, key):>9,} B dense -> {getattr(after, key):>9,} B pruned")
+        print(f"{key:>14}: {getattr(before, key):>9,} B dense -> "
+              f"{getattr(after, key):>9,} B pruned")
 
     # 2. Structured filter pruning, then physical removal.
     schedule = pruning.PolynomialDecay(0.0, args.filter_fraction, begin_step=0,

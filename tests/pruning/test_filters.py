@@ -53,7 +53,8 @@ def _data(n=32, seed=0):
 
 def test_prune_filters_wraps_hidden_conv_dense_and_their_batchnorms():
     pruned = prune_filters(_bn_net(), ConstantSparsity(0.5, frequency=1))
-    wrapped = {layer.name: layer.follow for layer in pruned.layers if isinstance(layer, PruneFilters)}
+    wrapped = {layer.name: layer.follow for layer in pruned.layers
+               if isinstance(layer, PruneFilters)}
     assert wrapped == {
         "prune_filters_c1": None, "prune_filters_bn1": "prune_filters_c1",
         "prune_filters_c2": None, "prune_filters_bn2": "prune_filters_c2",

@@ -99,3 +99,17 @@ def producers(model):
         for reader in readers:
             result[reader.name].append(name)
     return result
+
+
+def output_layers(model):
+    """Names of the layers whose output is one of `model.outputs`."""
+    outputs = {id(t) for t in keras.tree.flatten(model.outputs)}
+    names = set()
+    for layer in walk(model):
+        try:
+            produced = _flat(layer.output)
+        except (AttributeError, ValueError):
+            continue
+        if any(id(t) in outputs for t in produced):
+            names.add(layer.name)
+    return names

@@ -236,10 +236,7 @@ def remove_pruned_filters(model):
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
     keep, configs, weights, units = _plan(model)
-    output_names = {layer.name for layer in model.layers
-                    if any(id(t) in {id(o) for o in model.outputs}
-                           for t in keras.tree.flatten(layer.output))}
-    for name in output_names:
+    for name in _graph.output_layers(model):
         if keep.get(name) is not None:
             raise ValueError(
                 f"Layer {name!r} produces a model output but has removed units; "

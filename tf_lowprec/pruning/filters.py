@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from tf_lowprec.pruning import _graph
-from tf_lowprec.pruning.masking import unit_mask
+from tf_lowprec.pruning import masking
+from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 _LEADER_TYPES = (keras.layers.Conv2D, keras.layers.Dense)
@@ -55,8 +56,6 @@ class PruneFilters(PruningWrapper):
 
     def __init__(self, layer, pruning_schedule=None, follow=None, **kwargs):
         if pruning_schedule is None:
-            from tf_lowprec.pruning.schedules import ConstantSparsity
-
             pruning_schedule = ConstantSparsity(0.5, begin_step=0, frequency=100)
         if follow is None and not isinstance(layer, _LEADER_TYPES):
             raise ValueError(
@@ -106,7 +105,7 @@ class PruneFilters(PruningWrapper):
                 f"`{self.name}` follows `{self.follow}`; its mask is copied, not computed."
             )
         mask, variables = self._groups[index]
-        return unit_mask(variables[0], sparsity)
+        return masking.unit_mask(variables[0], sparsity)
 
     @property
     def unit_mask(self):
@@ -159,12 +158,7 @@ def prune_filters(model, pruning_schedule=None, layers=None):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
     readers = _graph.consumers(model)
     writers = _graph.producers(model)
-    output_layers = {
-        layer.name
-        for layer in _graph.walk(model)
-        if any(id(t) in {id(o) for o in keras.tree.flatten(model.outputs)}
-               for t in keras.tree.flatten(_safe_output(layer)))
-    }
+    output_layers = _graph.output_layers(model)
 
     def chosen(layer):
         if not isinstance(layer, _LEADER_TYPES) or isinstance(layer, PruningWrapper):
@@ -194,14 +188,8 @@ def prune_filters(model, pruning_schedule=None, layers=None):
         return None
 
     def copy_weights(old, new):
-        target = new.layer if isinstance(new, PruneFilters) and not isinstance(old, PruneFilters) else new
+        wrapped_now = isinstance(new, PruneFilters) and not isinstance(old, PruneFilters)
+        target = new.layer if wrapped_now else new
         target.set_weights(old.get_weights())
 
     return _graph.rebuild(model, replace, copy_weights)
-
-
-def _safe_output(layer):
-    try:
-        return layer.output
-    except (AttributeError, ValueError):
-        return []

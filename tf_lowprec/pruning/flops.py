@@ -90,9 +90,10 @@ def count_flops(model):
 
     Uses each layer's output shape from the model graph, so every layer must
     be called exactly once in a Functional or Sequential model (nested models
-    included; shared layers are refused rather than undercounted). Pruning masks are ignored: a masked model costs what its dense
-    version costs; physically removing filters (`remove_pruned_filters`) is
-    what reduces the count.
+    included; shared layers are refused rather than undercounted). Pruning
+    masks are ignored: a masked model costs what its dense version costs;
+    physically removing filters (`remove_pruned_filters`) is what reduces the
+    count.
 
     Args:
         model: A built Functional or Sequential `keras.Model`.

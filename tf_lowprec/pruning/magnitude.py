@@ -4,6 +4,7 @@ import keras
 
 from tf_lowprec.pruning import _graph
 from tf_lowprec.pruning.masking import magnitude_mask
+from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 #: Variable names pruned by default (Dense/Conv*/EinsumDense kernels,
@@ -58,8 +59,6 @@ class PruneLowMagnitude(PruningWrapper):
 
     def __init__(self, layer, pruning_schedule=None, **kwargs):
         if pruning_schedule is None:
-            from tf_lowprec.pruning.schedules import ConstantSparsity
-
             pruning_schedule = ConstantSparsity(0.5, begin_step=0, frequency=100)
         super().__init__(layer, pruning_schedule, **kwargs)
 

@@ -18,7 +18,10 @@ The wrapped layer's own constraint, if any, is kept and applied first.
 """
 
 import keras
+import numpy as np
 from keras import ops
+
+from tf_lowprec.pruning.schedules import PruningSchedule
 
 _CALLBACK_MISSING = (
     "Layer `{name}` is pruned but no mask updater is attached. Add "
@@ -68,8 +71,6 @@ class PruningWrapper(keras.layers.Wrapper):
     _name_prefix = "pruned"
 
     def __init__(self, layer, pruning_schedule, **kwargs):
-        from tf_lowprec.pruning.schedules import PruningSchedule
-
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(
                 f"`layer` must be a keras.layers.Layer. Received: layer={layer!r}"
@@ -163,8 +164,6 @@ class PruningWrapper(keras.layers.Wrapper):
         Masked entries are `+0.0` (not `-0.0`), which keeps exported files
         small.
         """
-        import numpy as np
-
         masked = {}
         for mask, variables in self._groups:
             mask_value = ops.convert_to_numpy(mask)
