@@ -141,6 +141,10 @@ def _filter_fraction(meta, target):
 def make_runs(args, meta, init_path, test_x, steps):
     dense_sizes = _kernel_sizes(_build(meta))
     lr = args.learning_rate
+
+    def sgd():
+        return keras.optimizers.SGD(lr, momentum=args.momentum)
+
     exports = args.keep_exports or tempfile.mkdtemp(prefix="pruning_exports_")
 
     def load():
@@ -163,7 +167,7 @@ def make_runs(args, meta, init_path, test_x, steps):
 
         return run
 
-    runs = {"SGD": keras_run("SGD", lambda: _build(meta), lambda: keras.optimizers.SGD(lr))}
+    runs = {"SGD": keras_run("SGD", lambda: _build(meta), sgd)}
     for mu in args.grda_mus:
         runs[f"GRDA mu={mu}"] = keras_run(
             f"GRDA mu={mu}", lambda: _build(meta),
@@ -176,7 +180,7 @@ def make_runs(args, meta, init_path, test_x, steps):
         runs[f"magnitude s={s}"] = keras_run(
             f"magnitude s={s}",
             lambda s=s: pruning.prune_low_magnitude(_build(meta), _schedule(args, steps, s)),
-            lambda: keras.optimizers.SGD(lr), [pruning.UpdatePruningStep()], strip)
+            sgd, [pruning.UpdatePruningStep()], strip)
     if not args.skip_tfmot:
         runs["TFMOT SGD (tf_keras)"] = tfmot_run(args, init_path, None, steps)
         for s in args.sparsities:
@@ -198,7 +202,7 @@ def make_runs(args, meta, init_path, test_x, steps):
         runs[f"structured s={s}"] = keras_run(
             f"structured s={s}",
             lambda f=fraction: pruning.prune_filters(_build(meta), _schedule(args, steps, f)),
-            lambda: keras.optimizers.SGD(lr), [pruning.UpdatePruningStep()],
+            sgd, [pruning.UpdatePruningStep()],
             lambda model, row, f=fraction: shrink(model, row, f), removed=True)
     return runs
 
@@ -213,6 +217,7 @@ def tfmot_run(args, init_path, sparsity, steps):
                 "--dataset", args.dataset, "--epochs", str(args.epochs),
                 "--batch-size", str(args.batch_size),
                 "--learning-rate", str(args.learning_rate), "--seed", str(args.seed),
+                "--momentum", str(args.momentum),
             ]
             if args.limit:
                 command += ["--limit", str(args.limit)]
@@ -254,14 +259,18 @@ def time_training(args, meta, init_path, total_steps):
         return model
 
     lr = args.learning_rate
+
+    def sgd():
+        return keras.optimizers.SGD(lr, momentum=args.momentum)
+
     mu = args.grda_mus[len(args.grda_mus) // 2]
     methods = {
-        "SGD": (plain(), keras.optimizers.SGD(lr), []),
+        "SGD": (plain(), sgd(), []),
         "GRDA": (plain(), GRDA(lr, c=args.grda_c, mu=mu), []),
         "magnitude": (pruning.prune_low_magnitude(plain(), _schedule(args, total_steps, 0.9)),
-                      keras.optimizers.SGD(lr), [pruning.UpdatePruningStep()]),
+                      sgd(), [pruning.UpdatePruningStep()]),
         "structured": (pruning.prune_filters(plain(), _schedule(args, total_steps, 0.7)),
-                       keras.optimizers.SGD(lr), [pruning.UpdatePruningStep()]),
+                       sgd(), [pruning.UpdatePruningStep()]),
     }
     for model, optimizer, _ in methods.values():
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -286,6 +295,7 @@ def time_training(args, meta, init_path, total_steps):
                 args.tfmot_python, os.path.join(HERE, "tfmot_prune.py"),
                 "--init-weights", init_path, "--out-json", out, "--dataset", args.dataset,
                 "--batch-size", str(args.batch_size), "--learning-rate", str(lr),
+                "--momentum", str(args.momentum),
                 "--seed", str(args.seed), "--final-sparsity", "0.9",
                 "--end-step", str(schedule.end_step), "--frequency", str(schedule.frequency),
                 "--time-steps", str(n), "--time-repeats", str(args.time_repeats),
@@ -479,6 +489,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=0.1)
+    parser.add_argument("--momentum", type=float, default=0.0,
+                        help="SGD momentum of the SGD, magnitude, TFMOT and structured runs")
     parser.add_argument("--limit", type=int, default=None,
                         help="train on the first N training examples only")
     parser.add_argument("--seed", type=int, default=0)
@@ -522,7 +534,9 @@ def main(argv=None):
         write_csv_atomic(inference_path, time_inference(rows, meta, test_x))
     inference = read_csv(inference_path)
     subset = f" on {args.limit} examples" if args.limit else ""
-    title = f"{args.dataset} CNN, {args.epochs} epochs{subset}, SGD lr={args.learning_rate}"
+    momentum = f", momentum {args.momentum}" if args.momentum else ""
+    title = (f"{args.dataset} CNN, {args.epochs} epochs{subset}, "
+             f"SGD lr={args.learning_rate}{momentum}")
     plot_accuracy_vs_sparsity(rows, os.path.join(args.out, "accuracy_vs_sparsity.png"), title)
     plot_layer_sparsity(rows, os.path.join(args.out, "layer_sparsity.png"))
     table = summary_table(rows, timing, inference)

@@ -69,9 +69,9 @@ def build_cnn(input_shape, num_classes, filters=(32, 64), dense_units=128):
     return tf_keras.Model(inputs, outputs, name="cnn")
 
 
-def _compiled(model, learning_rate):
+def _compiled(model, learning_rate, momentum=0.0):
     model.compile(
-        optimizer=tf_keras.optimizers.SGD(learning_rate),
+        optimizer=tf_keras.optimizers.SGD(learning_rate, momentum=momentum),
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -100,8 +100,8 @@ def time_steps(args):
         begin_step=args.begin_step, end_step=args.end_step, power=args.power,
         frequency=args.frequency)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(base, pruning_schedule=schedule)
-    runs = {"tf_keras SGD": (_compiled(plain, args.learning_rate), []),
-            "TFMOT": (_compiled(pruned, args.learning_rate),
+    runs = {"tf_keras SGD": (_compiled(plain, args.learning_rate, args.momentum), []),
+            "TFMOT": (_compiled(pruned, args.learning_rate, args.momentum),
                       [tfmot.sparsity.keras.UpdatePruningStep()])}
     times = {name: [] for name in runs}
     names = list(runs)
@@ -127,6 +127,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--learning-rate", type=float, default=0.1)
+    parser.add_argument("--momentum", type=float, default=0.0)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--final-sparsity", type=float, default=None)
@@ -160,7 +161,7 @@ def main(argv=None):
             frequency=args.frequency)
         model = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
         callbacks.insert(0, tfmot.sparsity.keras.UpdatePruningStep())
-    _compiled(model, args.learning_rate)
+    _compiled(model, args.learning_rate, args.momentum)
     history = model.fit(train, validation_data=test, epochs=args.epochs, callbacks=callbacks,
                         verbose=2)
 
