@@ -11,6 +11,7 @@ from tf_lowprec.ops import rounding as rounding_lib
 from tf_lowprec.ops.quantize import check_format
 from tf_lowprec.ops.quantize import check_rounding
 from tf_lowprec.ops.quantize import quantize
+from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
 
 # Random streams per variable, folded into the seed (see `rounding_seed`).
 GRADIENT_STREAM = 0
@@ -82,14 +83,6 @@ def _serialize_quantizer(quantizer):
     return {"format": serialize_format(quantizer[0]), "rounding": quantizer[1]}
 
 
-class _Untracked:
-    """References that Keras's and TF's attribute trackers must not follow
-    (lists of model variables would otherwise become optimizer variables)."""
-
-    def __init__(self, **items):
-        self.__dict__.update(items)
-
-
 def _read(variable):
     if isinstance(variable, keras.Variable):
         variable = variable.value
@@ -113,7 +106,7 @@ def _quantize_sparse(gradient, fmt, mode, seed):
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class LowPrecision(keras.optimizers.Optimizer):
+class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """Low-precision training with any Keras optimizer (SWALP / QPyTorch OptimLP).
 
     Wraps `optimizer` and quantizes, at every step and for every variable,
@@ -309,7 +302,7 @@ class LowPrecision(keras.optimizers.Optimizer):
         else:
             self._accumulators = []
             targets = list(var_list)
-        self._refs = _Untracked(model_variables=list(var_list), targets=targets)
+        self._refs = Untracked(model_variables=list(var_list), targets=targets)
         if self._weight_decay_exclusions is not None:
             excluded, names = self._weight_decay_exclusions
             by_id = {id(v): t for v, t in zip(var_list, targets)}
@@ -362,25 +355,6 @@ class LowPrecision(keras.optimizers.Optimizer):
         """
         for accumulator, variable in zip(self._accumulators, self._refs.model_variables):
             accumulator.assign(variable)
-
-    @property
-    def variables(self):
-        return self._variables + self.inner_optimizer.variables
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def scale_loss(self, loss):
-        return self.inner_optimizer.scale_loss(loss)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """As for any Keras optimizer; forwarded to the inner one at build time

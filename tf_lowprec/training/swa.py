@@ -47,16 +47,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-class _Untracked:
-    """References that Keras's and TF's attribute trackers must not follow."""
-
-    def __init__(self, **items):
-        self.__dict__.update(items)
+from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class SWA(keras.optimizers.Optimizer):
+class SWA(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """Any Keras optimizer plus a saved, float32 running average of the weights.
 
     The wrapped optimizer does all the training; this wrapper only adds the
@@ -126,7 +121,7 @@ class SWA(keras.optimizers.Optimizer):
         self._num_averaged = self.add_variable(
             shape=(), dtype="int64", name="swa_num_averaged"
         )
-        self._refs = _Untracked(model_variables=list(var_list))
+        self._refs = Untracked(model_variables=list(var_list))
         self.inner_optimizer.build(var_list)
 
     @property
@@ -157,27 +152,6 @@ class SWA(keras.optimizers.Optimizer):
         """Writes the averages into the model variables (no BatchNorm update)."""
         for average, variable in zip(self._averages, self._refs.model_variables):
             variable.assign(tf.cast(tf.convert_to_tensor(average.value), variable.dtype))
-
-    # Delegation to the inner optimizer.
-
-    @property
-    def variables(self):
-        return self._variables + self.inner_optimizer.variables
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def scale_loss(self, loss):
-        return self.inner_optimizer.scale_loss(loss)
 
     def apply(self, grads, trainable_variables=None):
         if not self.built:
