@@ -13,6 +13,8 @@ times `model.fit` on synthetic batches of the dataset's shape for every
   (steady state: the first step of each repeat and fit's set-up excluded;
   median of repeats, after a warm-up that includes tracing);
 * `seconds_per_epoch`: `train_examples / images_per_second`;
+* `global_batch_used`: the global batch rounded up to a multiple of N (Keras
+  3.15's `fit` under MirroredStrategy fails on uneven per-replica batches);
 * `speedup = throughput_N / throughput_1` and scaling efficiency
   `throughput_N / (N x throughput_1)`, both at the same global batch
   (strong scaling).
@@ -66,7 +68,11 @@ def _measure(config, strategy, dataset, steps, repeats, warmup):
     from tf_lowprec.optimizers import registry
 
     meta = data.info(dataset)
-    batch = int(config["global_batch"])
+    # Keras 3.15's fit under MirroredStrategy fails on uneven per-replica
+    # batches (its symbolic build reduces the first batch across replicas),
+    # so the global batch is rounded up to a multiple of the replica count.
+    replicas = strategy.num_replicas_in_sync
+    batch = -(-int(config["global_batch"]) // replicas) * replicas
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, *meta.input_shape)).astype("float32")
     y = rng.integers(0, meta.num_classes, batch).astype("int32")
@@ -87,7 +93,7 @@ def _measure(config, strategy, dataset, steps, repeats, warmup):
             on_train_batch_end=lambda batch, logs: stamps.append(time.perf_counter()))
         model.fit(batches, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
         rates.append(steps * batch / (stamps[-1] - stamps[0]))
-    return statistics.median(rates)
+    return statistics.median(rates), batch
 
 
 def _worker(args):
@@ -109,9 +115,9 @@ def _worker(args):
         kind = f"{replicas} logical CPU devices on {os.cpu_count()} cores"
     strategy = tf.distribute.MirroredStrategy(devices)
     for config in json.loads(args.configs):
-        rate = _measure(config, strategy, args.dataset, args.steps, args.repeats, args.warmup)
-        print(json.dumps({**config, "replicas": replicas, "device_kind": kind,
-                          "images_per_second": rate}), flush=True)
+        rate, batch = _measure(config, strategy, args.dataset, args.steps, args.repeats, args.warmup)
+        print(json.dumps({**config, "global_batch_used": batch, "replicas": replicas,
+                          "device_kind": kind, "images_per_second": rate}), flush=True)
 
 
 def _add_derived(rows, dataset):
