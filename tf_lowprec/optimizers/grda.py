@@ -8,6 +8,7 @@ from keras import ops
 
 from tf_lowprec.ops.prox import soft_threshold
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.argument_checks import check_learning_rate
 
 
 @tf.function(jit_compile=True, autograph=False)
@@ -154,13 +155,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="grda",
         **kwargs,
     ):
-        if isinstance(learning_rate, (int, float)) and not learning_rate > 0:
-            raise ValueError(
-                "Argument `learning_rate` must be positive. "
-                f"Received: learning_rate={learning_rate}"
-            )
-        if isinstance(learning_rate, int):
-            learning_rate = float(learning_rate)
+        learning_rate = check_learning_rate(learning_rate)
         if not c >= 0:
             raise ValueError(f"Argument `c` must be >= 0. Received: c={c}")
         if not mu > 0:

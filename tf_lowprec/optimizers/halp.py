@@ -9,8 +9,8 @@ import tensorflow as tf
 from keras import ops
 
 from tf_lowprec.ops import rounding as rounding_lib
+from tf_lowprec.optimizers.argument_checks import check_positive_number
 from tf_lowprec.optimizers.svrg import SVRG
-from tf_lowprec.optimizers.svrg import _check_positive_number
 
 _ROUNDING = ("stochastic", "nearest")
 _DECAY_ON = ("weights", "offset")
@@ -228,7 +228,7 @@ class HALP(SVRG):
         name="halp",
         **kwargs,
     ):
-        _check_positive_number(mu, "mu")
+        check_positive_number(mu, "mu")
         if (
             isinstance(bits, bool)
             or not isinstance(bits, numbers.Integral)

@@ -7,6 +7,7 @@ from keras.src.optimizers import base_optimizer
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.argument_checks import check_learning_rate, check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -104,6 +105,7 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="proximal_adagrad",
         **kwargs,
     ):
+        learning_rate = check_learning_rate(learning_rate)
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -118,27 +120,14 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        if isinstance(learning_rate, (int, float)) and learning_rate <= 0:
-            raise ValueError(
-                "`learning_rate` must be positive. "
-                f"Received: learning_rate={learning_rate}."
-            )
         if initial_accumulator_value <= 0:
             raise ValueError(
                 "`initial_accumulator_value` must be positive (there is no "
                 "epsilon). Received: "
                 f"initial_accumulator_value={initial_accumulator_value}."
             )
-        if l1_regularization_strength < 0:
-            raise ValueError(
-                "`l1_regularization_strength` must be >= 0. Received: "
-                f"l1_regularization_strength={l1_regularization_strength}."
-            )
-        if l2_regularization_strength < 0:
-            raise ValueError(
-                "`l2_regularization_strength` must be >= 0. Received: "
-                f"l2_regularization_strength={l2_regularization_strength}."
-            )
+        check_non_negative(l1_regularization_strength, "l1_regularization_strength")
+        check_non_negative(l2_regularization_strength, "l2_regularization_strength")
         self.initial_accumulator_value = initial_accumulator_value
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength

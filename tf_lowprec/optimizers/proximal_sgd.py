@@ -7,6 +7,7 @@ from keras.src.optimizers import base_optimizer
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.argument_checks import check_learning_rate, check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -90,6 +91,7 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="proximal_sgd",
         **kwargs,
     ):
+        learning_rate = check_learning_rate(learning_rate)
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -104,29 +106,10 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        if isinstance(learning_rate, (int, float)) and learning_rate <= 0:
-            raise ValueError(
-                "`learning_rate` must be positive. "
-                f"Received: learning_rate={learning_rate}."
-            )
-        if l1_regularization_strength < 0:
-            raise ValueError(
-                "`l1_regularization_strength` must be >= 0. Received: "
-                f"l1_regularization_strength={l1_regularization_strength}."
-            )
-        if l2_regularization_strength < 0:
-            raise ValueError(
-                "`l2_regularization_strength` must be >= 0. Received: "
-                f"l2_regularization_strength={l2_regularization_strength}."
-            )
+        check_non_negative(l1_regularization_strength, "l1_regularization_strength")
+        check_non_negative(l2_regularization_strength, "l2_regularization_strength")
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength
-
-    def build(self, var_list):
-        """ProximalSGD keeps no slots; only the base state is built."""
-        if self.built:
-            return
-        super().build(var_list)
 
     def update_step(self, gradient, variable, learning_rate):
         """Proximal step on `variable`, row-wise for sparse gradients."""

@@ -1,12 +1,13 @@
 """SVRG: stochastic variance-reduced gradient, driven by `model.fit`."""
 
-import math
 import numbers
 import re
 
 import keras
 import tensorflow as tf
 from keras import ops
+
+from tf_lowprec.optimizers.argument_checks import check_learning_rate
 
 _EPOCH_PATTERN = re.compile(
     r"^\s*(?P<count>\d+(?:\.\d*)?|\.\d+)\s*(?:epoch|epochs)\s*$", re.IGNORECASE
@@ -77,27 +78,6 @@ def _canonical_period(T):
     if kind == "steps":
         return value
     return f"{value:g}epoch"
-
-
-def _check_positive_number(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"Argument `{name}` must be a positive number. "
-            f"Received: {name}={value!r}"
-        )
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(
-            f"Argument `{name}` must be positive. Received: {name}={value!r}"
-        )
-
-
-def _check_learning_rate(learning_rate):
-    if isinstance(learning_rate, numbers.Real) and not isinstance(
-        learning_rate, bool
-    ):
-        _check_positive_number(learning_rate, "learning_rate")
-        return float(learning_rate)
-    return learning_rate
 
 
 def _reject(name, value, why):
@@ -216,7 +196,7 @@ class SVRG(keras.optimizers.Optimizer):
         name="svrg",
         **kwargs,
     ):
-        learning_rate = _check_learning_rate(learning_rate)
+        learning_rate = check_learning_rate(learning_rate)
         T = _canonical_period(T)
         if weight_decay is not None and not (
             isinstance(weight_decay, numbers.Real) and weight_decay >= 0
