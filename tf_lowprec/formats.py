@@ -35,6 +35,10 @@ __all__ = [
     "BlockFloatingPoint",
     "FloatingPoint",
     "IntegerAffine",
+    "ScaledInteger",
+    "check_format",
+    "serialize_format",
+    "deserialize_format",
 ]
 
 
@@ -339,3 +343,70 @@ class IntegerAffine(NumberFormat):
     def code_max(self):
         """Largest integer code."""
         return 2 ** (self.bits - 1) - 1
+
+
+@keras.saving.register_keras_serializable(package="tf_lowprec")
+@dataclasses.dataclass(frozen=True)
+class ScaledInteger(NumberFormat):
+    """`bits`-bit two's-complement integers times a scale given at each call.
+
+    Representable values are `k * scale` with the integer `k` in
+    `[-2^(bits-1), 2^(bits-1) - 1]`; unlike `FixedPoint` the scale is any
+    positive float (or tensor) supplied when quantizing
+    (`tf_lowprec.ops.quantize_scaled(x, scale, bits)`), not `2^-fl`. This is
+    HALP's offset grid, `scale = delta = ||g~|| / (mu (2^(bits-1) - 1))`
+    recomputed at every snapshot (De Sa et al., 2018).
+
+    Args:
+        bits: code width, in `[2, 32]` (above 24 bits the values are only
+            exact when computed in float64, as HALP does).
+    """
+
+    bits: int
+
+    def __post_init__(self):
+        name = type(self).__name__
+        self._set("bits", _check_int(name, "bits", self.bits, 2, 32))
+
+    @property
+    def code_min(self):
+        """Smallest integer code, `-2^(bits-1)`."""
+        return -(2 ** (self.bits - 1))
+
+    @property
+    def code_max(self):
+        """Largest integer code, `2^(bits-1) - 1`."""
+        return 2 ** (self.bits - 1) - 1
+
+
+# Formats with a fixed grid, which `tf_lowprec.ops.quantize(x, fmt)` takes
+# (a `ScaledInteger` also needs its scale).
+QUANTIZE_FORMATS = (FixedPoint, BlockFloatingPoint, FloatingPoint, IntegerAffine)
+
+
+def check_format(fmt, name="fmt", allowed=QUANTIZE_FORMATS):
+    """Raises `ValueError` unless `fmt` is one of the `allowed` format types."""
+    if type(fmt) not in allowed:
+        names = [cls.__name__ for cls in allowed]
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+        raise ValueError(
+            f"`{name}` must be a {listed} format. Received: {name}={fmt!r}"
+        )
+
+
+def serialize_format(fmt):
+    """The Keras-serialized dict of a format, or `None` for `None`."""
+    return None if fmt is None else keras.saving.serialize_keras_object(fmt)
+
+
+def deserialize_format(value, name="fmt", allowed=QUANTIZE_FORMATS):
+    """A format from a format object, its serialized dict, or `None`.
+
+    Raises:
+        ValueError: naming `name`, for anything else.
+    """
+    if isinstance(value, dict):
+        value = keras.saving.deserialize_keras_object(value)
+    if value is not None:
+        check_format(value, name, allowed)
+    return value

@@ -67,11 +67,7 @@ def quantize_block_floating_point(x, fmt, rounding_mode, seed):
     """Quantizes float32 `x` to `fmt` (a `BlockFloatingPoint`)."""
     exponent = shared_exponent(x, fmt)
     shift = fmt.word_length - 2
-    v = x * _pow2(shift - exponent)
-    if rounding_mode == "nearest":
-        k = rounding.round_nearest(v)
-    else:
-        k = rounding.round_stochastic(v, seed)
+    k = rounding.round_to_integer(x * _pow2(shift - exponent), rounding_mode, seed)
     top = 2.0 ** (fmt.word_length - 1) - 1.0
     k = tf.clip_by_value(k, -top, top)
     q = k * _pow2(exponent - shift)

@@ -27,11 +27,7 @@ from tf_lowprec.ops import rounding
 
 def quantize_fixed_point(x, fmt, rounding_mode, seed):
     """Quantizes float32 `x` to `fmt` (a `FixedPoint`)."""
-    v = x * (2.0**fmt.fractional_length)
-    if rounding_mode == "nearest":
-        k = rounding.round_nearest(v)
-    else:
-        k = rounding.round_stochastic(v, seed)
+    k = rounding.round_to_integer(x * (2.0**fmt.fractional_length), rounding_mode, seed)
     low = -(2.0 ** (fmt.word_length - 1))
     k = tf.clip_by_value(k, low, -low - 1.0)
     q = k * (2.0**-fmt.fractional_length)

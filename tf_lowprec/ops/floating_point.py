@@ -77,12 +77,10 @@ def _subnormals(magnitude, rounded, fmt, rounding_mode, noise_bits):
     min_exponent = 1 - fmt.bias
     steps = 2.0 ** (fmt.mantissa_bits - min_exponent)
     v = tf.bitcast(magnitude, tf.float32) * steps
-    if rounding_mode == "nearest":
-        k = rounding.round_nearest(v)
-    else:
-        k = rounding.round_stochastic(
-            v, noise=rounding.bits_to_uniform(tf.bitcast(noise_bits, tf.uint32))
-        )
+    noise = None
+    if rounding_mode == "stochastic":
+        noise = rounding.bits_to_uniform(tf.bitcast(noise_bits, tf.uint32))
+    k = rounding.round_to_integer(v, rounding_mode, noise=noise)
     subnormal = tf.bitcast(k * (1.0 / steps), tf.int32)
     min_normal_bits = (min_exponent + 127) << 23
     return tf.where(magnitude < min_normal_bits, subnormal, rounded)

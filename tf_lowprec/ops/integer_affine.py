@@ -27,8 +27,11 @@ activations (asymmetric).
 
 import tensorflow as tf
 
+from tf_lowprec import formats
 from tf_lowprec.ops import ranges
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops.kernel_runner import as_float_tensor
+from tf_lowprec.ops.rounding import check_rounding
+from tf_lowprec.ops.rounding import round_to_integer
 
 
 def _reduction_axes(x, axis):
@@ -82,11 +85,7 @@ def _codes(x, fmt, rounding_mode="nearest", seed=None):
         `(codes, scale, zero_point)`; `x ~= scale * (codes - zero_point)`.
     """
     scale, zero_point = _parameters(x, fmt)
-    v = x / scale
-    if rounding_mode == "nearest":
-        k = rounding.round_nearest(v)
-    else:
-        k = rounding.round_stochastic(v, seed)
+    k = round_to_integer(x / scale, rounding_mode, seed)
     codes = tf.clip_by_value(
         k + zero_point, float(fmt.code_min), float(fmt.code_max)
     )
@@ -101,10 +100,6 @@ def quantize_integer_affine(x, fmt, rounding_mode, seed):
 
 
 def _check(x, fmt):
-    # Imported here: quantize.py imports this module.
-    from tf_lowprec import formats
-    from tf_lowprec.ops.quantize import as_float_tensor
-
     if not isinstance(fmt, formats.IntegerAffine):
         raise ValueError(
             f"`fmt` must be an IntegerAffine format. Received: fmt={fmt!r}"
@@ -141,8 +136,6 @@ def affine_codes(x, fmt, rounding="nearest", seed=None):
         `(codes, scale, zero_point)`: int32 codes shaped like `x`, float32
         scale and int32 zero point broadcastable to `x`.
     """
-    from tf_lowprec.ops.quantize import check_rounding
-
     check_rounding(rounding)
     x = _check(x, fmt)
     codes, scale, zero_point = _codes(x, fmt, rounding, seed)

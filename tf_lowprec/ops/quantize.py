@@ -43,12 +43,17 @@ outside it, so a `GradientTape` never asks TensorFlow to keep the kernel's
 intermediates.
 """
 
-import functools
-
 import tensorflow as tf
 
 from tf_lowprec import formats
-from tf_lowprec.ops import rounding as rounding_lib
+from tf_lowprec.formats import check_format  # noqa: F401 (public here too)
+from tf_lowprec.ops.kernel_runner import as_float_tensor
+from tf_lowprec.ops.kernel_runner import compiled
+from tf_lowprec.ops.kernel_runner import seed_tensor
+from tf_lowprec.ops.kernel_runner import shape_key
+from tf_lowprec.ops.kernel_runner import straight_through
+from tf_lowprec.ops.rounding import ROUNDING_MODES
+from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.ops.block_floating_point import quantize_block_floating_point
 from tf_lowprec.ops.fixed_point import quantize_fixed_point
 from tf_lowprec.ops.floating_point import quantize_floating_point
@@ -56,108 +61,12 @@ from tf_lowprec.ops.integer_affine import quantize_integer_affine
 
 __all__ = ["quantize", "quantize_gradient", "ROUNDING_MODES"]
 
-ROUNDING_MODES = ("nearest", "stochastic")
-
 _KERNELS = {
     formats.FixedPoint: quantize_fixed_point,
     formats.BlockFloatingPoint: quantize_block_floating_point,
     formats.FloatingPoint: quantize_floating_point,
     formats.IntegerAffine: quantize_integer_affine,
 }
-
-_COMPILED = {}
-
-
-def check_rounding(rounding, name="rounding"):
-    """Raises `ValueError` unless `rounding` is "nearest" or "stochastic"."""
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(
-            f"`{name}` must be one of {ROUNDING_MODES}. "
-            f"Received: {name}={rounding!r}"
-        )
-
-
-def check_format(fmt, name="fmt"):
-    """Raises `ValueError` unless `fmt` is a tf_lowprec number format."""
-    if type(fmt) not in _KERNELS:
-        raise ValueError(
-            f"`{name}` must be a FixedPoint, BlockFloatingPoint, FloatingPoint "
-            f"or IntegerAffine format. Received: {name}={fmt!r}"
-        )
-
-
-def compiled(key, body):
-    """A cached `tf.function(jit_compile=True)` running `body` in float32.
-
-    `body(x32, seed, *tensors)` gets `x` cast to float32; its result is cast
-    back to `x`'s dtype. `key` identifies `body` (e.g. format and rounding)
-    and should include `shape_key(x)`: with `reduce_retracing`, differently
-    shaped calls would make the traced dimensions (or the rank) unknown.
-    """
-    fn = _COMPILED.get(key)
-    if fn is None:
-        # A partial (not a closure) so that TF's retracing detector, which
-        # keys on code objects, counts each compiled quantizer separately.
-        fn = tf.function(
-            functools.partial(_run_in_float32, body),
-            jit_compile=True,
-            reduce_retracing=True,
-            autograph=False,
-        )
-        _COMPILED[key] = fn
-    return fn
-
-
-def shape_key(x):
-    """The static shape of `x` if fully known, else its rank.
-
-    One compiled function per static shape keeps every trace fully shaped
-    (XLA compiles per shape anyway, and the block reductions of `ranges`
-    need static shapes to fold); tensors of unknown shape share one
-    function per rank, whose traced shape is generalized.
-    """
-    if x.shape.is_fully_defined():
-        return tuple(x.shape.as_list())
-    return ("rank", x.shape.rank)
-
-
-def _run_in_float32(body, x, seed, *tensors):
-    q = body(tf.cast(x, tf.float32), seed, *tensors)
-    return tf.cast(q, x.dtype)
-
-
-def as_float_tensor(x, name="x"):
-    """`x` as a floating-point tensor, or `ValueError`."""
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        raise ValueError(
-            f"`{name}` must have a floating-point dtype. Received: "
-            f"{name} with dtype={x.dtype.name}"
-        )
-    return x
-
-
-def seed_tensor(rounding, seed):
-    """The `uint32[2]` seed for `rounding` (a constant for "nearest")."""
-    if rounding == "stochastic":
-        return rounding_lib.canonical_seed(seed)
-    return tf.zeros([2], tf.uint32)
-
-
-def straight_through(fn, x, *args):
-    """`fn(x, *args)` forward, identity gradient for `x` (none for `args`).
-
-    `fn` sees `stop_gradient(x)`: a tape watching `x` would otherwise make
-    TensorFlow build a "record" variant of the compiled function that also
-    returns its intermediates for backprop, which the identity gradient
-    never uses and which costs memory traffic and fusion.
-    """
-
-    @tf.custom_gradient
-    def forward(x):
-        return fn(tf.stop_gradient(x), *args), lambda dy: dy
-
-    return forward(x)
 
 
 def _format_runner(fmt, rounding):

@@ -53,6 +53,9 @@ import keras
 import tensorflow as tf
 
 __all__ = [
+    "ROUNDING_MODES",
+    "check_rounding",
+    "round_to_integer",
     "canonical_seed",
     "fold_in",
     "random_bits",
@@ -62,6 +65,17 @@ __all__ = [
 ]
 
 _GOLDEN = 0x9E3779B9
+
+ROUNDING_MODES = ("nearest", "stochastic")
+
+
+def check_rounding(rounding, name="rounding"):
+    """Raises `ValueError` unless `rounding` is "nearest" or "stochastic"."""
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(
+            f"`{name}` must be one of {ROUNDING_MODES}. "
+            f"Received: {name}={rounding!r}"
+        )
 
 
 def _u32(value):
@@ -196,3 +210,20 @@ def round_stochastic(x, seed=None, noise=None):
         noise = tf.cast(uniform(tf.shape(x), seed), x.dtype)
     down = tf.floor(x)
     return down + tf.cast(1.0 - noise <= x - down, x.dtype)
+
+
+def round_to_integer(x, rounding, seed=None, noise=None):
+    """`round_nearest(x)` or `round_stochastic(x, seed, noise)`, by `rounding`.
+
+    The one place where a rounding mode picks its rounding function: every
+    quantization kernel calls this.
+
+    Args:
+        x: float tensor.
+        rounding: `"nearest"` or `"stochastic"`.
+        seed: for `"stochastic"`, see `canonical_seed`.
+        noise: for `"stochastic"`, optional `U[0, 1)` samples shaped like `x`.
+    """
+    if rounding == "nearest":
+        return round_nearest(x)
+    return round_stochastic(x, seed, noise)

@@ -24,30 +24,51 @@ import numbers
 
 import tensorflow as tf
 
-from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.quantize import as_float_tensor
-from tf_lowprec.ops.quantize import check_rounding
-from tf_lowprec.ops.quantize import compiled
-from tf_lowprec.ops.quantize import seed_tensor
-from tf_lowprec.ops.quantize import shape_key
-from tf_lowprec.ops.quantize import straight_through
+from tf_lowprec.ops.kernel_runner import as_float_tensor
+from tf_lowprec.ops.kernel_runner import compiled
+from tf_lowprec.ops.kernel_runner import seed_tensor
+from tf_lowprec.ops.kernel_runner import shape_key
+from tf_lowprec.ops.kernel_runner import straight_through
+from tf_lowprec.ops.rounding import check_rounding
+from tf_lowprec.ops.rounding import round_to_integer
 
-__all__ = ["quantize_scaled"]
+__all__ = ["quantize_scaled", "scaled_integer_codes"]
+
+
+def _safe_scale(scale):
+    """`(scale > 0, scale where positive else 1)`."""
+    positive = scale > 0
+    return positive, tf.where(positive, scale, tf.ones_like(scale))
+
+
+def scaled_integer_codes(x, scale, bits, rounding="nearest", seed=None):
+    """Integer codes `k = clamp(R(x / scale), -2^(bits-1), 2^(bits-1) - 1)`.
+
+    The pure kernel of `quantize_scaled` (no compilation, no gradient, any
+    float dtype: HALP runs it in float64 for wide codes). Where
+    `scale <= 0` the code is 0 (the grid is the single point 0), never NaN.
+
+    Args:
+        x: float tensor.
+        scale: float scalar or tensor broadcastable to `x`, same dtype.
+        bits: code width (a Python int).
+        rounding: `"nearest"` or `"stochastic"`.
+        seed: for stochastic rounding, see `tf_lowprec.ops.rounding`.
+
+    Returns:
+        The codes as a float tensor of integers, shaped like `x`.
+    """
+    positive, safe_scale = _safe_scale(scale)
+    k = round_to_integer(x / safe_scale, rounding, seed)
+    low = -(2.0 ** (bits - 1))
+    k = tf.clip_by_value(k, low, -low - 1.0)
+    return tf.where(positive, k, tf.zeros_like(k))
 
 
 def _kernel(bits, rounding):
-    low = -(2.0 ** (bits - 1))
-
     def body(x, seed, scale):
-        positive = scale > 0.0
-        safe_scale = tf.where(positive, scale, 1.0)
-        v = x / safe_scale
-        if rounding == "nearest":
-            k = rounding_lib.round_nearest(v)
-        else:
-            k = rounding_lib.round_stochastic(v, seed)
-        q = tf.clip_by_value(k, low, -low - 1.0) * safe_scale
-        q = tf.where(positive, q, 0.0)
+        _, safe_scale = _safe_scale(scale)
+        q = scaled_integer_codes(x, scale, bits, rounding, seed) * safe_scale
         return tf.where(tf.math.is_finite(x), q, x)
 
     return body
