@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from tf_lowprec import validation
 from tf_lowprec.data import catalog, cifar, idx, locate
 
 
@@ -119,13 +120,6 @@ def load_numpy(name: str, split: str = "train", data_dir=None, download: bool = 
     return _download(name, split, meta, report)
 
 
-def _check_positive_int(value, arg: str, allow_none: bool = False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{arg}` must be a positive integer. Received: {arg}={value!r}")
-
-
 def normalizer(name: str):
     """The batch map `(x uint8, y) -> ((x / 255 - mean) / std as float32, y)`."""
     meta = catalog.info(name)
@@ -183,8 +177,8 @@ def load(
     """
     meta = catalog.info(name)
     catalog.check_split(split)
-    _check_positive_int(batch_size, "batch_size")
-    _check_positive_int(limit, "limit", allow_none=True)
+    validation.positive_int(batch_size, "batch_size")
+    validation.optional(validation.positive_int, limit, "limit")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise ValueError(f"`seed` must be an integer. Received: seed={seed!r}")
     x, y = load_numpy(meta.name, split, data_dir=data_dir, download=download)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tf_lowprec.models import _checks
+from tf_lowprec import validation
 
 
 def cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64), dense_units=128):
@@ -33,8 +33,8 @@ def cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64), dense_units=1
     References:
         https://keras.io/examples/vision/mnist_convnet/
     """
-    filters = _checks.int_tuple(filters, "filters", allow_empty=False)
-    shape = _checks.image_shape(input_shape)
+    filters = validation.positive_int_tuple(filters, "filters", allow_empty=False)
+    shape = validation.image_shape(input_shape)
     # Spatial size after each valid 3x3 conv (-2) and 2x2 pool (//2) must stay >= 1.
     size = min(shape[:2])
     for _ in filters:
@@ -44,8 +44,8 @@ def cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64), dense_units=1
             f"`input_shape` is too small for {len(filters)} conv blocks (each a valid "
             f"3x3 conv and a 2x2 pool). Received: input_shape={input_shape!r}"
         )
-    num_classes = _checks.num_classes(num_classes)
-    dense_units = _checks.positive_int(dense_units, "dense_units")
+    num_classes = validation.integer(num_classes, "num_classes", minimum=2)
+    dense_units = validation.positive_int(dense_units, "dense_units")
 
     inputs = keras.Input(shape=shape, name="image")
     x = inputs

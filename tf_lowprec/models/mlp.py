@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tf_lowprec.models import _checks
+from tf_lowprec import validation
 
 
 def mlp(input_shape=(28, 28, 1), num_classes=10, hidden_units=(256,)):
@@ -33,9 +33,9 @@ def mlp(input_shape=(28, 28, 1), num_classes=10, hidden_units=(256,)):
         LeCun et al., "Gradient-based learning applied to document recognition",
         Proc. IEEE 1998 (the MNIST MLP baselines).
     """
-    input_shape = _checks.int_tuple(input_shape, "input_shape", allow_empty=False)
-    num_classes = _checks.num_classes(num_classes)
-    hidden_units = _checks.int_tuple(hidden_units, "hidden_units")
+    input_shape = validation.positive_int_tuple(input_shape, "input_shape", allow_empty=False)
+    num_classes = validation.integer(num_classes, "num_classes", minimum=2)
+    hidden_units = validation.positive_int_tuple(hidden_units, "hidden_units")
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)

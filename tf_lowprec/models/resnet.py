@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from tf_lowprec.models import _checks
+from tf_lowprec import validation
 
 _BN = dict(momentum=0.9, epsilon=1e-5)  # PyTorch BatchNorm2d defaults, as in the references
 
@@ -60,9 +60,9 @@ def resnet18(input_shape=(32, 32, 3), num_classes=10, width=64):
         CVPR 2016, arXiv:1512.03385.
         The CIFAR adaptation follows kuangliu/pytorch-cifar (models/resnet.py).
     """
-    shape = _checks.image_shape(input_shape, min_size=8)
-    num_classes = _checks.num_classes(num_classes)
-    width = _checks.positive_int(width, "width")
+    shape = validation.image_shape(input_shape, min_size=8)
+    num_classes = validation.integer(num_classes, "num_classes", minimum=2)
+    width = validation.positive_int(width, "width")
 
     inputs = keras.Input(shape=shape, name="image")
     x = _conv_bn(inputs, width, 3, 1, "stem")

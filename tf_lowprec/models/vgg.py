@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 
-from tf_lowprec.models import _checks
+from tf_lowprec import validation
 
 # Conv channels; "M" is a 2x2 max-pool (configuration "D" of Simonyan & Zisserman).
 _CFG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
@@ -49,14 +47,10 @@ def vgg16(input_shape=(32, 32, 3), num_classes=10, batch_norm=False, width_multi
         Averaging in Low-Precision Training", ICML 2019 (github.com/stevenygd/SWALP,
         models/vgg_low.py).
     """
-    shape = _checks.image_shape(input_shape, min_size=32)
-    num_classes = _checks.num_classes(num_classes)
-    if not isinstance(batch_norm, bool):
-        raise ValueError(f"`batch_norm` must be a bool. Received: batch_norm={batch_norm!r}")
-    if (isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real)
-            or not width_multiplier > 0):
-        raise ValueError("`width_multiplier` must be a positive number. "
-                         f"Received: width_multiplier={width_multiplier!r}")
+    shape = validation.image_shape(input_shape, min_size=32)
+    num_classes = validation.integer(num_classes, "num_classes", minimum=2)
+    batch_norm = validation.boolean(batch_norm, "batch_norm")
+    width_multiplier = validation.positive_float(width_multiplier, "width_multiplier")
 
     def scaled(channels):
         return max(1, int(round(channels * width_multiplier)))

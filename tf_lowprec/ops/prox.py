@@ -15,15 +15,17 @@ which is what TensorFlow's `ApplyProximalGradientDescent` /
 `ApplyProximalAdagrad` kernels compute with `l1 <- lr * l1`, `l2 <- lr * l2`.
 """
 
+import numbers
+
 from keras import ops
+
+from tf_lowprec import validation
 
 
 def _check_strength(name, value):
-    """Rejects negative Python numbers; tensors are trusted (graph-safe)."""
-    if isinstance(value, (int, float)) and value < 0:
-        raise ValueError(
-            f"`{name}` must be non-negative. Received: {name}={value}."
-        )
+    """Numbers must be finite and >= 0; tensors are trusted (graph-safe)."""
+    if isinstance(value, numbers.Real) or not hasattr(value, "dtype"):
+        validation.non_negative_float(value, name)
 
 
 def _is_python_zero(value):

@@ -6,9 +6,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tf_lowprec import validation
 from tf_lowprec.ops.prox import soft_threshold
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
-from tf_lowprec.optimizers.argument_checks import check_learning_rate
 
 
 @tf.function(jit_compile=True, autograph=False)
@@ -155,11 +155,13 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="grda",
         **kwargs,
     ):
-        learning_rate = check_learning_rate(learning_rate)
-        if not c >= 0:
-            raise ValueError(f"Argument `c` must be >= 0. Received: c={c}")
-        if not mu > 0:
-            raise ValueError(f"Argument `mu` must be > 0. Received: mu={mu}")
+        learning_rate = validation.learning_rate(learning_rate)
+        c = validation.non_negative_float(c, "c")
+        mu = validation.positive_float(mu, "mu")
+        validation.optimizer_common_args(
+            None, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
+            gradient_accumulation_steps,
+        )
         if not 0.5 < mu < 1:
             warnings.warn(
                 f"GRDA: mu={mu} is outside the range 0.5 < mu < 1 for which "

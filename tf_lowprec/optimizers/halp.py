@@ -8,8 +8,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from tf_lowprec import validation
 from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.optimizers.argument_checks import check_positive_number
 from tf_lowprec.optimizers.svrg import SVRG
 
 _ROUNDING = ("stochastic", "nearest")
@@ -228,7 +228,7 @@ class HALP(SVRG):
         name="halp",
         **kwargs,
     ):
-        check_positive_number(mu, "mu")
+        mu = validation.positive_float(mu, "mu")
         if (
             isinstance(bits, bool)
             or not isinstance(bits, numbers.Integral)
@@ -248,12 +248,9 @@ class HALP(SVRG):
                 f"Argument `decay_on` must be one of {_DECAY_ON}. "
                 f"Received: decay_on={decay_on!r}"
             )
+        seed = validation.seed(seed)
         if seed is None:
-            seed = random.randint(0, 2**31 - 1)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(
-                f"Argument `seed` must be an integer or None. Received: seed={seed!r}"
-            )
+            seed = random.randrange(validation.SEED_LIMIT)
         if use_ema:
             raise ValueError(
                 "Argument `use_ema` is not supported by HALP: the weights are "

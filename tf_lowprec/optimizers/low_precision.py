@@ -5,6 +5,7 @@ import random
 import keras
 import tensorflow as tf
 
+from tf_lowprec import validation
 from tf_lowprec.layers.quantization_options import deserialize_format
 from tf_lowprec.layers.quantization_options import serialize_format
 from tf_lowprec.ops import rounding as rounding_lib
@@ -246,12 +247,9 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
                 "optimizers. Wrap LowPrecision in it instead. Received: "
                 f"optimizer={optimizer!r}"
             )
+        seed = validation.seed(seed)
         if seed is None:
-            seed = random.randrange(2**31)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-            raise ValueError(
-                f"`seed` must be None or an int in [0, 2**31). Received: seed={seed!r}"
-            )
+            seed = random.randrange(validation.SEED_LIMIT)
         super().__init__(learning_rate=0.0, name=name or "low_precision")
         self.inner_optimizer = optimizer
         self.weight_quantizer = as_quantizer(weight_quantizer, "weight_quantizer")

@@ -4,10 +4,10 @@ import keras
 from keras import ops
 from keras.src.optimizers import base_optimizer
 
+from tf_lowprec import validation
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
-from tf_lowprec.optimizers.argument_checks import check_learning_rate, check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -105,7 +105,21 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="proximal_adagrad",
         **kwargs,
     ):
-        learning_rate = check_learning_rate(learning_rate)
+        learning_rate = validation.learning_rate(learning_rate)
+        # > 0: there is no epsilon in the denominator.
+        initial_accumulator_value = validation.positive_float(
+            initial_accumulator_value, "initial_accumulator_value"
+        )
+        validation.optimizer_common_args(
+            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
+            gradient_accumulation_steps,
+        )
+        l1_regularization_strength = validation.non_negative_float(
+            l1_regularization_strength, "l1_regularization_strength"
+        )
+        l2_regularization_strength = validation.non_negative_float(
+            l2_regularization_strength, "l2_regularization_strength"
+        )
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -120,14 +134,6 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        if initial_accumulator_value <= 0:
-            raise ValueError(
-                "`initial_accumulator_value` must be positive (there is no "
-                "epsilon). Received: "
-                f"initial_accumulator_value={initial_accumulator_value}."
-            )
-        check_non_negative(l1_regularization_strength, "l1_regularization_strength")
-        check_non_negative(l2_regularization_strength, "l2_regularization_strength")
         self.initial_accumulator_value = initial_accumulator_value
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength

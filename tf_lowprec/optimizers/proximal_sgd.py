@@ -4,10 +4,10 @@ import keras
 from keras import ops
 from keras.src.optimizers import base_optimizer
 
+from tf_lowprec import validation
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
-from tf_lowprec.optimizers.argument_checks import check_learning_rate, check_non_negative
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -91,7 +91,17 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
         name="proximal_sgd",
         **kwargs,
     ):
-        learning_rate = check_learning_rate(learning_rate)
+        learning_rate = validation.learning_rate(learning_rate)
+        validation.optimizer_common_args(
+            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
+            gradient_accumulation_steps,
+        )
+        l1_regularization_strength = validation.non_negative_float(
+            l1_regularization_strength, "l1_regularization_strength"
+        )
+        l2_regularization_strength = validation.non_negative_float(
+            l2_regularization_strength, "l2_regularization_strength"
+        )
         super().__init__(
             learning_rate=learning_rate,
             name=name,
@@ -106,8 +116,6 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
             gradient_accumulation_steps=gradient_accumulation_steps,
             **kwargs,
         )
-        check_non_negative(l1_regularization_strength, "l1_regularization_strength")
-        check_non_negative(l2_regularization_strength, "l2_regularization_strength")
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength
 

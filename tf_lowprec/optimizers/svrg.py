@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tf_lowprec.optimizers.argument_checks import check_learning_rate
+from tf_lowprec import validation
 
 _EPOCH_PATTERN = re.compile(
     r"^\s*(?P<count>\d+(?:\.\d*)?|\.\d+)\s*(?:epoch|epochs)\s*$", re.IGNORECASE
@@ -196,15 +196,11 @@ class SVRG(keras.optimizers.Optimizer):
         name="svrg",
         **kwargs,
     ):
-        learning_rate = check_learning_rate(learning_rate)
+        learning_rate = validation.learning_rate(learning_rate)
         T = _canonical_period(T)
-        if weight_decay is not None and not (
-            isinstance(weight_decay, numbers.Real) and weight_decay >= 0
-        ):
-            raise ValueError(
-                "Argument `weight_decay` must be a float >= 0 or None. "
-                f"Received: weight_decay={weight_decay!r}"
-            )
+        validation.optimizer_common_args(
+            weight_decay, None, None, None, loss_scale_factor, gradient_accumulation_steps
+        )
         clip_why = (
             "clipping would act on the difference of two gradients, per "
             "replica and before aggregation."

@@ -12,32 +12,11 @@ import numbers
 
 import keras
 
-
-def _check_int(value, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_sparsity(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not 0.0 <= value < 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
-        )
-    return float(value)
+from tf_lowprec import validation
 
 
 def _check_step(step):
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise ValueError(f"`step` must be an integer. Received: step={step!r}")
-    return int(step)
+    return validation.integer(step, "step")
 
 
 class PruningSchedule(abc.ABC):
@@ -78,9 +57,9 @@ class PruningSchedule(abc.ABC):
     _allow_endless = True
 
     def __init__(self, begin_step, end_step, frequency):
-        self.begin_step = _check_int(begin_step, "begin_step", 0)
-        self.end_step = _check_int(end_step, "end_step", -1)
-        self.frequency = _check_int(frequency, "frequency", 1)
+        self.begin_step = validation.integer(begin_step, "begin_step", minimum=0)
+        self.end_step = validation.integer(end_step, "end_step", minimum=-1)
+        self.frequency = validation.positive_int(frequency, "frequency")
         if self.end_step == -1 and not self._allow_endless:
             raise ValueError(
                 f"`end_step` must be >= `begin_step` for {type(self).__name__} "
@@ -159,7 +138,7 @@ class ConstantSparsity(PruningSchedule):
 
     def __init__(self, target_sparsity, begin_step=0, end_step=-1, frequency=100):
         super().__init__(begin_step, end_step, frequency)
-        self.target_sparsity = _check_sparsity(target_sparsity, "target_sparsity")
+        self.target_sparsity = validation.float_in_range(target_sparsity, "target_sparsity", 0.0, 1.0, high_open=True)
 
     def sparsity_at(self, step):
         return self.target_sparsity
@@ -214,8 +193,8 @@ class PolynomialDecay(PruningSchedule):
                 "`end_step` must be > `begin_step` for PolynomialDecay. Received: "
                 f"end_step={end_step!r} with begin_step={begin_step!r}"
             )
-        self.initial_sparsity = _check_sparsity(initial_sparsity, "initial_sparsity")
-        self.final_sparsity = _check_sparsity(final_sparsity, "final_sparsity")
+        self.initial_sparsity = validation.float_in_range(initial_sparsity, "initial_sparsity", 0.0, 1.0, high_open=True)
+        self.final_sparsity = validation.float_in_range(final_sparsity, "final_sparsity", 0.0, 1.0, high_open=True)
         if (
             isinstance(power, bool)
             or not isinstance(power, numbers.Real)

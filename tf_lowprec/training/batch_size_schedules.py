@@ -32,6 +32,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_lowprec import validation
+
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
 class LinearBatchSize:
@@ -54,22 +56,9 @@ class LinearBatchSize:
     )
 
     def __init__(self, initial, increment=0, maximum=None):
-        if int(initial) != initial or initial < 1:
-            raise ValueError(
-                f"`initial` must be a positive integer. Received: initial={initial}."
-            )
-        if int(increment) != increment:
-            raise ValueError(
-                f"`increment` must be an integer. Received: increment={increment}."
-            )
-        if maximum is not None and (int(maximum) != maximum or maximum < 1):
-            raise ValueError(
-                "`maximum` must be a positive integer or None. "
-                f"Received: maximum={maximum}."
-            )
-        self.initial = int(initial)
-        self.increment = int(increment)
-        self.maximum = None if maximum is None else int(maximum)
+        self.initial = validation.positive_int(initial, "initial")
+        self.increment = validation.integer(increment, "increment")
+        self.maximum = validation.optional(validation.positive_int, maximum, "maximum")
 
     @classmethod
     def from_string(cls, spec):
@@ -181,15 +170,17 @@ class ScheduledBatches:
                 f"Received sizes: {sorted(sizes)}."
             )
         total = sizes.pop()
-        if subset_size is not None and not 1 <= subset_size <= total:
-            raise ValueError(
-                f"`subset_size` must be in [1, {total}] or None. "
-                f"Received: subset_size={subset_size}."
-            )
-        if steps_per_epoch is not None and (
-            not overlap or int(steps_per_epoch) != steps_per_epoch
-            or steps_per_epoch < 1
-        ):
+        subset_size = validation.optional(
+            validation.integer, subset_size, "subset_size", minimum=1, maximum=total
+        )
+        overlap = validation.boolean(overlap, "overlap")
+        drop_remainder = validation.boolean(drop_remainder, "drop_remainder")
+        shuffle = validation.boolean(shuffle, "shuffle")
+        seed = validation.seed(seed, allow_none=False)
+        steps_per_epoch = validation.optional(
+            validation.positive_int, steps_per_epoch, "steps_per_epoch"
+        )
+        if steps_per_epoch is not None and not overlap:
             raise ValueError(
                 "`steps_per_epoch` must be a positive integer, and only "
                 "applies with overlap=True. "

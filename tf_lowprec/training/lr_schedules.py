@@ -23,6 +23,8 @@ PyTorch's per-epoch schedulers.
 import keras
 from keras import ops
 
+from tf_lowprec import validation
+
 CosineAnnealing = keras.optimizers.schedules.CosineDecay
 """Cosine annealing (Loshchilov & Hutter, 2017, without restarts).
 
@@ -36,19 +38,6 @@ with `eta_min = alpha * initial_learning_rate`, i.e. PyTorch's
 (after that Keras holds `eta_min` where PyTorch climbs back up). Use
 `keras.optimizers.schedules.CosineDecayRestarts` for SGDR with restarts.
 """
-
-
-def _check_positive(name, value):
-    if value <= 0:
-        raise ValueError(f"`{name}` must be positive. Received: {name}={value}.")
-
-
-def _positive_int_or_none(name, value):
-    if value is not None and (int(value) != value or value < 1):
-        raise ValueError(
-            f"`{name}` must be a positive integer or None. "
-            f"Received: {name}={value}."
-        )
 
 
 class _EpochAware(keras.optimizers.schedules.LearningRateSchedule):
@@ -99,10 +88,18 @@ class MultiStep(_EpochAware):
         name="MultiStep",
     ):
         super().__init__()
-        _check_positive("initial_learning_rate", initial_learning_rate)
-        _check_positive("gamma", gamma)
-        _positive_int_or_none("steps_per_epoch", steps_per_epoch)
-        milestones = [int(m) for m in milestones]
+        initial_learning_rate = validation.positive_float(
+            initial_learning_rate, "initial_learning_rate"
+        )
+        gamma = validation.positive_float(gamma, "gamma")
+        steps_per_epoch = validation.optional(
+            validation.positive_int, steps_per_epoch, "steps_per_epoch"
+        )
+        if not isinstance(milestones, (list, tuple)):
+            raise validation.ArgumentTypeError(
+                f"`milestones` must be a list of integers. Received: milestones={milestones!r}"
+            )
+        milestones = [validation.integer(m, "milestones") for m in milestones]
         if not milestones or milestones[0] < 0 or any(
             b <= a for a, b in zip(milestones, milestones[1:])
         ):
@@ -173,14 +170,15 @@ class ConstantAndDrop(_EpochAware):
         name="ConstantAndDrop",
     ):
         super().__init__()
-        _check_positive("initial_learning_rate", initial_learning_rate)
-        _check_positive("drop_factor", drop_factor)
-        _positive_int_or_none("drop_at", drop_at)
-        if drop_at is None:
-            raise ValueError(
-                "`drop_at` must be a positive integer. Received: drop_at=None."
-            )
-        _positive_int_or_none("steps_per_epoch", steps_per_epoch)
+        initial_learning_rate = validation.positive_float(
+            initial_learning_rate, "initial_learning_rate"
+        )
+        drop_factor = validation.positive_float(drop_factor, "drop_factor")
+        drop_at = validation.positive_int(drop_at, "drop_at")
+        repeat = validation.boolean(repeat, "repeat")
+        steps_per_epoch = validation.optional(
+            validation.positive_int, steps_per_epoch, "steps_per_epoch"
+        )
         self.initial_learning_rate = initial_learning_rate
         self.drop_at = int(drop_at)
         self.drop_factor = drop_factor
@@ -261,15 +259,16 @@ class PaperPiecewise(_EpochAware):
         name="PaperPiecewise",
     ):
         super().__init__()
-        _check_positive("initial_learning_rate", initial_learning_rate)
-        _positive_int_or_none("total", total)
-        if total is None:
-            raise ValueError(
-                "`total` must be a positive integer. Received: total=None."
-            )
-        _positive_int_or_none("steps_per_epoch", steps_per_epoch)
-        if final_learning_rate is not None:
-            _check_positive("final_learning_rate", final_learning_rate)
+        initial_learning_rate = validation.positive_float(
+            initial_learning_rate, "initial_learning_rate"
+        )
+        total = validation.positive_int(total, "total")
+        steps_per_epoch = validation.optional(
+            validation.positive_int, steps_per_epoch, "steps_per_epoch"
+        )
+        final_learning_rate = validation.optional(
+            validation.positive_float, final_learning_rate, "final_learning_rate"
+        )
         self.initial_learning_rate = initial_learning_rate
         self.total = int(total)
         self.steps_per_epoch = steps_per_epoch
