@@ -16,12 +16,28 @@ Subpackages (all imported by `import tf_lowprec`):
 
 __version__ = "0.1.0"
 
-from tf_lowprec import formats  # noqa: E402,F401
-from tf_lowprec import ops  # noqa: E402,F401
-from tf_lowprec import optimizers  # noqa: E402,F401
-from tf_lowprec import layers  # noqa: E402,F401
-from tf_lowprec import data  # noqa: E402,F401
-from tf_lowprec import models  # noqa: E402,F401
-from tf_lowprec import pruning  # noqa: E402,F401
-from tf_lowprec import training  # noqa: E402,F401
-from tf_lowprec import experiments  # noqa: E402,F401
+import importlib
+import os
+import sys
+
+# Imported in this order by `import tf_lowprec` (this also registers every
+# Keras-serializable class, so `keras.saving.load_model` finds them).
+_SUBPACKAGES = (
+    "formats", "ops", "optimizers", "layers", "data", "models", "pruning",
+    "training", "experiments",
+)
+# The console scripts parse their arguments before importing TensorFlow
+# (`tf-lowprec --help` answers at once); their subcommands import what they use.
+_CONSOLE_SCRIPTS = ("tf-lowprec", "tf-lowprec-quickstart")
+
+
+def __getattr__(name):
+    """Imports a subpackage on first use when the eager import was skipped."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if os.path.basename((getattr(sys, "argv", None) or [""])[0]) not in _CONSOLE_SCRIPTS:
+    for _name in _SUBPACKAGES:
+        importlib.import_module(f"{__name__}.{_name}")

@@ -162,11 +162,10 @@ def test_incomplete_dir_is_skipped_and_reported(tmp_path, monkeypatch):
     x, y = fake_mnist(3, seed=0)
     images, labels = write_idx_split(tmp_path / "partial", "train", x, y)
     os.remove(labels)
-    ref = write_idx_dataset(tmp_path / "env")
-    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "env"))
-    np.testing.assert_array_equal(
-        _labels("mnist", data_dir=tmp_path / "partial"), ref["train"][1])
-    monkeypatch.delenv(locate.ENV_VAR)
+    monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "partial"))
+    ref = write_idx_dataset(tmp_path / "keras_home" / "datasets", seed=1)
+    np.testing.assert_array_equal(_labels("mnist"), ref["train"][1])  # env dir skipped
+    # A given data_dir is never skipped: an incomplete one is an error.
     with pytest.raises(data.DatasetNotFoundError, match=r"incomplete: has "
                        r"train-images-idx3-ubyte\.gz but no train labels file"):
         _labels("mnist", data_dir=tmp_path / "partial")
@@ -176,12 +175,12 @@ def test_nothing_found_lists_every_place(tmp_path, monkeypatch):
     monkeypatch.setattr(locate, "SYSTEM_DIRS", {"fashion_mnist": ("/nonexistent/fm",)})
     monkeypatch.setenv(locate.ENV_VAR, str(tmp_path / "envdir"))
     with pytest.raises(FileNotFoundError):  # DatasetNotFoundError is one
-        data.load("fashion-mnist", data_dir=tmp_path / "given", download=False)
+        data.load("fashion-mnist", download=False)
     (tmp_path / "envdir").mkdir()  # an existing base is searched in each layout
     with pytest.raises(data.DatasetNotFoundError) as err:
-        data.load("fashion-mnist", data_dir=tmp_path / "given", download=False)
+        data.load("fashion-mnist", download=False)
     msg = str(err.value)
-    for place in [tmp_path / "given", "/nonexistent/fm",
+    for place in ["/nonexistent/fm",
                   tmp_path / "envdir" / "fashion_mnist",
                   tmp_path / "envdir" / "fashion-mnist",
                   tmp_path / "keras_home" / "datasets",

@@ -13,7 +13,7 @@ and ``labels`` (CIFAR-10) or ``fine_labels`` / ``coarse_labels`` (CIFAR-100), li
 ints. We read the members straight out of the archive (nothing is extracted to disk)
 or from an already-extracted folder, and return NHWC uint8 images.
 
-Pickle can run code, so the unpickler only resolves the three globals a numpy array
+Pickle can run code, so the unpickler only resolves the globals a numpy array
 needs; anything else in a file is refused with ``ValueError``.
 """
 
@@ -47,10 +47,23 @@ _NUMPY_GLOBALS = frozenset({
 })
 
 
+def _latin1_bytes(text, encoding="latin1"):
+    """`_codecs.encode` as Python 3 pickles bytes with protocol 0-2; latin-1 only."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode(..., {encoding!r})")
+    return text.encode("latin1")
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy array reconstruction globals."""
+    """Unpickler that resolves only numpy array reconstruction globals.
+
+    Besides, `_codecs.encode` (how Python 3 writes `bytes` with pickle
+    protocols 0-2) resolves to a latin-1-only replacement.
+    """
 
     def find_class(self, module, name):
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) not in _NUMPY_GLOBALS:
             raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
         return super().find_class(module, name)

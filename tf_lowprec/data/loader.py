@@ -7,6 +7,7 @@ function that `tf_lowprec.data` re-exports.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -94,9 +95,11 @@ def load_numpy(name: str, split: str = "train", data_dir=None, download: bool = 
         name: `"mnist"`, `"fashion_mnist"` (or `"fashion-mnist"`), `"cifar10"`,
             `"cifar100"` (fine labels).
         split: `"train"` or `"test"`. Defaults to `"train"`.
-        data_dir: directory searched first, holding the files directly or in a
-            `<name>/` subfolder. Defaults to `None`.
-        download: when nothing is found locally, fall back to
+        data_dir: directory holding the files directly or in a `<name>/`
+            subfolder; when given, the only place searched (a missing, empty or
+            non-directory `data_dir` raises `DatasetNotFoundError`). Defaults
+            to `None` (the search order of `tf_lowprec.data.locate`).
+        download: when nothing is found locally (and no `data_dir` is given), fall back to
             `keras.datasets.<name>.load_data()` (needs internet). Defaults to `True`.
 
     Returns:
@@ -106,7 +109,8 @@ def load_numpy(name: str, split: str = "train", data_dir=None, download: bool = 
         ValueError: unknown name or split; a file that is corrupt, truncated, has a
             wrong magic number, mismatched counts or out-of-range labels.
         DatasetNotFoundError: (a `FileNotFoundError`) nothing found and download
-            disabled or failed; the message lists every place looked.
+            disabled or failed, or nothing usable in the given `data_dir`; the
+            message lists every place looked.
     """
     meta = catalog.info(name)
     name = meta.name
@@ -114,6 +118,10 @@ def load_numpy(name: str, split: str = "train", data_dir=None, download: bool = 
     src, report = locate.locate(name, split, data_dir)
     if src is not None:
         return _read(src, name, split, meta)
+    if data_dir is not None:
+        raise locate.DatasetNotFoundError(locate.not_found_message(
+            name, split, report, f"nothing usable in data_dir {os.fspath(data_dir)!r} (no "
+            "other location is searched, and nothing is downloaded, when data_dir is given)."))
     if not download:
         raise locate.DatasetNotFoundError(locate.not_found_message(
             name, split, report, "nothing found locally and download=False."))

@@ -2,7 +2,10 @@
 
 Search order (first complete match wins):
 
-1. the ``data_dir`` argument;
+1. the ``data_dir`` argument. When it is given it is the only place searched:
+   a directory that does not exist, is a file, or holds no usable copy is an
+   error (`DatasetNotFoundError`), never a silent fall back to another copy
+   (a typo must not load other data);
 2. the directory in the environment variable ``TF_LOWPREC_DATA``;
 3. system directories: ``/usr/share/datasets/fashion-mnist`` for Fashion-MNIST
    (Debian/Ubuntu package ``dataset-fashion-mnist``);
@@ -86,7 +89,12 @@ def keras_dataset_dirs() -> list[str]:
 
 
 def search_locations(name: str, data_dir=None) -> list[tuple[str, str | None]]:
-    """``(label, base directory or None)`` pairs in search order."""
+    """``(label, base directory or None)`` pairs in search order.
+
+    A given `data_dir` is the only location (see the module docstring).
+    """
+    if data_dir is not None:
+        return [("data_dir argument", os.fspath(data_dir))]
     locations = [
         ("data_dir argument", os.fspath(data_dir) if data_dir is not None else None),
         (f"${ENV_VAR}", os.environ.get(ENV_VAR) or None),
@@ -184,6 +192,7 @@ def locate(name: str, split: str, data_dir=None):
         ``(source, report)``: the first `Source` found in search order, or None; and
         a list of ``"label: directory: outcome"`` lines for every directory looked at.
     """
+    check_data_dir(data_dir)
     report = []
     for label, base in search_locations(name, data_dir):
         if base is None:
@@ -198,6 +207,22 @@ def locate(name: str, split: str, data_dir=None):
                 return Source(found[0], found[1], label), report
             report.append(f"{label}: {directory}: {note}")
     return None, report
+
+
+def check_data_dir(data_dir) -> None:
+    """Raises `DatasetNotFoundError` unless `data_dir` is None or a directory."""
+    if data_dir is None:
+        return
+    if not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"Argument `data_dir` must be a path or None. Received: data_dir={data_dir!r}")
+    path = os.fspath(data_dir)
+    if not os.path.exists(path):
+        raise DatasetNotFoundError(
+            f"data_dir {path!r} does not exist (no other location is searched when "
+            "data_dir is given).")
+    if not os.path.isdir(path):
+        raise DatasetNotFoundError(f"data_dir {path!r} is a file, not a directory.")
 
 
 def not_found_message(name: str, split: str, report, reason: str) -> str:

@@ -1,7 +1,27 @@
-"""Experiment runners, result files and plots."""
+"""Experiment runners, result files and plots.
 
-from tf_lowprec.experiments.plots import plot_epoch_curves
-from tf_lowprec.experiments.results_io import read_csv
-from tf_lowprec.experiments.results_io import write_csv_atomic
-from tf_lowprec.experiments.run_grid import run_grid
-from tf_lowprec.experiments.train_run import train_and_evaluate
+The names below are imported on first use (PEP 562), so that
+`tf_lowprec.experiments.cli` parses its arguments before TensorFlow and
+matplotlib are imported.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "plot_epoch_curves": "tf_lowprec.experiments.plots",
+    "read_csv": "tf_lowprec.experiments.results_io",
+    "write_csv_atomic": "tf_lowprec.experiments.results_io",
+    "run_grid": "tf_lowprec.experiments.run_grid",
+    "train_and_evaluate": "tf_lowprec.experiments.train_run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
