@@ -2,15 +2,19 @@
 
 Subpackages (all imported by `import tf_lowprec`):
   optimizers  GRDA, ProximalSGD, ProximalAdagrad, SVRG, HALP, LowPrecision,
-              swalp(); `get(name)` for the named baseline set.
-  formats     FixedPoint, BlockFloatingPoint, FloatingPoint, IntegerAffine.
+              SWA; `get(name)` for the named baseline set.
+  formats     FixedPoint, BlockFloatingPoint, FloatingPoint, IntegerAffine,
+              ScaledInteger.
   ops         quantize / rounding / proximal operators (pure tensor functions).
   layers      Quantize, QuantizedDense, QuantizedConv2D, quantize_model,
               quantize_weights (post-training integer weights).
   pruning     sparsity report, magnitude and structured (filter) pruning.
   training    callbacks, schedules, losses, VarianceReduced (SVRG/HALP).
+  recipes     one-call setups: swalp(), low_precision_sgd(),
+              quantize_activations().
   data        MNIST / Fashion-MNIST / CIFAR loaders (local files first).
   models      mlp, cnn, resnet18, vgg16 (Keras functional, logits out).
+  distribute  model.fit under MultiWorkerMirroredStrategy, local clusters.
   experiments sweep and scaling runners, result files and plots.
 """
 
@@ -24,7 +28,7 @@ import sys
 # Keras-serializable class, so `keras.saving.load_model` finds them).
 _SUBPACKAGES = (
     "formats", "ops", "optimizers", "layers", "data", "models", "pruning",
-    "training", "experiments",
+    "training", "recipes", "distribute", "experiments",
 )
 # The console scripts parse their arguments before importing TensorFlow
 # (`tf-lowprec --help` answers at once); their subcommands import what they use.

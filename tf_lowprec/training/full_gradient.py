@@ -108,7 +108,10 @@ class FullGradient:
         @tf.function(reduce_retracing=True)
         def accumulate(batch, sums, total):
             grads, count = strategy.run(replica_sums, args=(batch,))
-            grads = strategy.reduce("SUM", grads, axis=None)
+            # One reduce per tensor: with one replica per worker,
+            # MultiWorkerMirroredStrategy's `reduce` takes a list of plain
+            # tensors for one value and fails to stack differing shapes.
+            grads = [strategy.reduce("SUM", g, axis=None) for g in grads]
             count = strategy.reduce("SUM", count, axis=None)
             return [s + g for s, g in zip(sums, grads)], total + count
 
