@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lowprec.formats import IntegerAffine
-from tf_lowprec.layers.quantization_options import deserialize_format
-from tf_lowprec.layers.quantization_options import serialize_format
+from tf_lowprec.formats import deserialize_format
+from tf_lowprec.formats import serialize_format
 from tf_lowprec.ops import affine_codes
 from tf_lowprec.ops.packing import pack_int4
 from tf_lowprec.ops.packing import unpack_int4

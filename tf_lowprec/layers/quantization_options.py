@@ -6,24 +6,12 @@ Not a layer itself: a small mixin used by `Quantize`, `QuantizedDense` and
 
 import keras
 
+from tf_lowprec.formats import deserialize_format
+from tf_lowprec.formats import serialize_format
 from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.quantize import check_format
-from tf_lowprec.ops.quantize import check_rounding
 from tf_lowprec.ops.quantize import quantize
 from tf_lowprec.ops.quantize import quantize_gradient
-
-
-def deserialize_format(value, name):
-    """A number format from a format object, its serialized dict, or None."""
-    if isinstance(value, dict):
-        value = keras.saving.deserialize_keras_object(value)
-    if value is not None:
-        check_format(value, name)
-    return value
-
-
-def serialize_format(fmt):
-    return None if fmt is None else keras.saving.serialize_keras_object(fmt)
+from tf_lowprec.ops.rounding import check_rounding
 
 
 class QuantizationOptions:

@@ -6,12 +6,12 @@ import keras
 import tensorflow as tf
 
 from tf_lowprec import validation
-from tf_lowprec.layers.quantization_options import deserialize_format
-from tf_lowprec.layers.quantization_options import serialize_format
+from tf_lowprec.formats import check_format
+from tf_lowprec.formats import deserialize_format
+from tf_lowprec.formats import serialize_format
 from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.quantize import check_format
-from tf_lowprec.ops.quantize import check_rounding
 from tf_lowprec.ops.quantize import quantize
+from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
 
 # Random streams per variable, folded into the seed (see `rounding_seed`).

@@ -13,8 +13,8 @@ a Keras class plus a few fixed defaults (e.g. `momentum` is
 `keras.optimizers.SGD(momentum=0.9)`). Each optimizer keeps its own default
 learning rate, so sweeps should pass `learning_rate` explicitly.
 
-New optimizers add themselves with `register(name, factory)`, e.g. at the
-bottom of their module: `registry.register("svrg", SVRG)`.
+Every tf_lowprec name is registered at the bottom of this file (one place);
+users add their own with `register(name, factory)`.
 """
 
 import inspect
@@ -22,13 +22,23 @@ import inspect
 import keras
 
 from tf_lowprec.optimizers.grda import GRDA
+from tf_lowprec.optimizers.halp import HALP
 from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
 from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
+from tf_lowprec.optimizers.svrg import SVRG
+from tf_lowprec.optimizers.adam8bit import Adam8bit
+from tf_lowprec.optimizers.adam8bit import AdamW8bit
+from tf_lowprec.optimizers.sgd8bit import SGD8bit
 
 _REGISTRY = {}
 
 
-def _normalize(name):
+def normalize_name(name):
+    """The lookup key of a name: stripped, lower case, `-` read as `_`.
+
+    Shared by every name table of the package (optimizers here,
+    `tf_lowprec.training.get_loss`).
+    """
     return name.strip().lower().replace("-", "_")
 
 
@@ -67,7 +77,7 @@ def register(name, factory, defaults=None, overwrite=False):
     Returns:
         `factory`, unchanged.
     """
-    key = _normalize(name)
+    key = normalize_name(name)
     if not key:
         raise ValueError(f"`name` must be non-empty. Received: name={name!r}.")
     if not callable(factory):
@@ -121,7 +131,7 @@ def get(identifier, **overrides):
             "`identifier` must be an optimizer name, a config dict or a "
             f"keras.optimizers.Optimizer. Received: identifier={identifier!r}."
         )
-    key = _normalize(identifier)
+    key = normalize_name(identifier)
     if key not in _REGISTRY:
         raise ValueError(
             f"Unknown optimizer {identifier!r}. Valid names: "
@@ -154,3 +164,42 @@ register("proximal_adagrad", ProximalAdagrad)
 # GRDA with c=0 is plain SGD; the named baseline uses the authors' recommended
 # regime (0 < c <= 0.005, mu in {0.501, 0.51, 0.55}).
 register("grda", GRDA, {"c": 0.005, "mu": 0.55})
+# Need a `tf_lowprec.training.VarianceReduced` model (full-gradient snapshots).
+register("svrg", SVRG)
+register("halp", HALP)
+# Block-wise 8-bit states (Dettmers et al. 2022); same defaults as Keras.
+register("sgd8bit", SGD8bit)
+register("adam8bit", Adam8bit)
+register("adamw8bit", AdamW8bit)
+
+
+def low_precision_sgd(
+    learning_rate=0.05,
+    momentum=0.9,
+    word_length=8,
+    rounding="stochastic",
+    weight_decay=None,
+    nesterov=False,
+    seed=None,
+):
+    """SWALP's SGD-LP optimizer; see `tf_lowprec.recipes.low_precision_sgd`.
+
+    The recipe lives on a higher floor (`tf_lowprec.recipes`), so it is
+    imported when first built: the one documented upward import of this
+    package (see `tests/test_import_floors.py`).
+    """
+    from tf_lowprec.recipes import swalp_training as recipe
+
+    return recipe.low_precision_sgd(
+        learning_rate=learning_rate,
+        momentum=momentum,
+        word_length=word_length,
+        rounding=rounding,
+        weight_decay=weight_decay,
+        nesterov=nesterov,
+        seed=seed,
+    )
+
+
+# `get("low_precision_sgd", learning_rate=0.05)`: SWALP's SGD-LP.
+register("low_precision_sgd", low_precision_sgd)

@@ -43,6 +43,8 @@ import inspect
 import keras
 from keras import ops
 
+from tf_lowprec.optimizers.registry import normalize_name
+
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
 class IntegerLabels(keras.losses.Loss):
@@ -381,7 +383,7 @@ def get_loss(name, sparse_labels=True, **kwargs):
         ValueError: for an unknown name (listing the valid ones) or an
             argument the loss does not take.
     """
-    key = name.strip().lower().replace("-", "_")
+    key = normalize_name(name)
     if key not in _LOSSES:
         raise ValueError(
             f"Unknown loss {name!r}. Valid names: "

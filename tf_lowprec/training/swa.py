@@ -14,7 +14,7 @@ training data (`recompute_batchnorm_statistics`, torch's `update_bn`).
 
 Three pieces:
 
-* `SWA(optimizer)`: wraps any Keras optimizer and keeps the running average
+* `SWA(optimizer)` (`tf_lowprec.optimizers.swa`, also exported here): wraps any Keras optimizer and keeps the running average
   (float32, one slot per trainable variable) and the snapshot count as
   *optimizer variables*. Everything else is the inner optimizer's. The
   average lives in the optimizer because that is the state Keras saves with
@@ -47,150 +47,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
-
-
-@keras.saving.register_keras_serializable(package="tf_lowprec")
-class SWA(InnerOptimizerDelegation, keras.optimizers.Optimizer):
-    """Any Keras optimizer plus a saved, float32 running average of the weights.
-
-    The wrapped optimizer does all the training; this wrapper only adds the
-    state of stochastic weight averaging, so that it is saved and restored
-    with the optimizer:
-
-    ```
-    average_i    (float32, shape of trainable variable i, starts at 0)
-    num_averaged (int64, starts at 0)
-    update_average():  average_i += (w_i - average_i) / (num_averaged + 1);
-                       num_averaged += 1
-    ```
-
-    Averaging is driven from outside (`StochasticWeightAveraging`, or a call
-    to `update_average()` in a custom loop), not at every step: it runs in
-    cross-replica context, so under `tf.distribute` it updates every replica
-    with the same values and needs no `cond` inside the train step.
-
-    Args:
-        optimizer: the `keras.optimizers.Optimizer` that trains the model
-            (may itself be a wrapper such as `LowPrecision`).
-        name: string. Defaults to `"swa"`.
-
-    Example:
-
-    ```python
-    model.compile(optimizer=tf_lowprec.training.SWA(keras.optimizers.SGD(0.05, momentum=0.9)),
-                  loss=..., metrics=["accuracy"])
-    model.fit(train, epochs=30, callbacks=[
-        tf_lowprec.training.StochasticWeightAveraging(start_epoch=20, swa_lr=0.01, data=train)])
-    ```
-    """
-
-    def __init__(self, optimizer, name=None, **kwargs):
-        if kwargs:
-            raise ValueError(
-                "SWA takes no base optimizer arguments (set them on the inner "
-                f"optimizer). Received: {sorted(kwargs)}"
-            )
-        if isinstance(optimizer, dict):
-            optimizer = keras.optimizers.deserialize(optimizer)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "`optimizer` must be a keras.optimizers.Optimizer. "
-                f"Received: optimizer={optimizer!r}"
-            )
-        super().__init__(learning_rate=0.0, name=name or "swa")
-        self.inner_optimizer = optimizer
-
-    def build(self, var_list):
-        """Creates the averages (float32) and the counter; builds the inner optimizer."""
-        if self.built:
-            return
-        super().build(var_list)
-        averages = []
-        for variable in var_list:
-            value = variable.value if isinstance(variable, keras.Variable) else variable
-            with self._distribution_strategy.extended.colocate_vars_with(value):
-                averages.append(
-                    self.add_variable(
-                        shape=variable.shape,
-                        dtype="float32",
-                        name=variable.path.replace("/", "_") + "_swa_average",
-                    )
-                )
-        self._averages = averages
-        self._num_averaged = self.add_variable(
-            shape=(), dtype="int64", name="swa_num_averaged"
-        )
-        self._refs = Untracked(model_variables=list(var_list))
-        self.inner_optimizer.build(var_list)
-
-    @property
-    def averages(self):
-        """The float32 running averages, one per trainable variable."""
-        return list(self._averages)
-
-    @property
-    def averaged_variables(self):
-        """The model variables the averages belong to (in the same order)."""
-        return list(self._refs.model_variables)
-
-    @property
-    def num_averaged(self):
-        """How many snapshots the average holds (an int)."""
-        return int(self._num_averaged.numpy())
-
-    def update_average(self):
-        """Adds the current weights to the running average (cross-replica)."""
-        n = tf.cast(self._num_averaged.value, tf.float32)
-        for average, variable in zip(self._averages, self._refs.model_variables):
-            avg = tf.convert_to_tensor(average.value)
-            w = tf.cast(tf.convert_to_tensor(variable.value), tf.float32)
-            average.assign(avg + (w - avg) / (n + 1.0))
-        self._num_averaged.assign_add(1)
-
-    def assign_average(self):
-        """Writes the averages into the model variables (no BatchNorm update)."""
-        for average, variable in zip(self._averages, self._refs.model_variables):
-            variable.assign(tf.cast(tf.convert_to_tensor(average.value), variable.dtype))
-
-    def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables."
-                )
-            with keras.name_scope(self.name, caller=self):
-                self.build(list(trainable_variables))
-        self.inner_optimizer.apply(grads, trainable_variables)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)
-
-
-def find_swa_optimizer(optimizer):
-    """The `SWA` wrapper in a chain of wrappers (`inner_optimizer`), or None."""
-    seen = set()
-    while optimizer is not None and id(optimizer) not in seen:
-        if isinstance(optimizer, SWA):
-            return optimizer
-        seen.add(id(optimizer))
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return None
+from tf_lowprec.optimizers.swa import SWA  # noqa: F401 (also public here)
+from tf_lowprec.optimizers.swa import find_swa_optimizer
 
 
 def _batchnorm_layers(model):

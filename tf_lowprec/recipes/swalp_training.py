@@ -24,6 +24,9 @@ Blocks in Keras layout: Keras kernels put the output channel last
 (`Dense (in, out)`, `Conv2D (kh, kw, in, out)`) where torch puts it first,
 so SWALP's per-dim-0 blocks are `BlockFloatingPoint(8, axis=-1)` here.
 
+Also registered as `tf_lowprec.optimizers.get("low_precision_sgd")`; the
+old paths `tf_lowprec.optimizers.swalp` etc. forward here (deprecated).
+
 References:
     - [Yang, Zhang, Wang, De Sa, "SWALP: Stochastic Weight Averaging in
       Low-Precision Training", ICML 2019](https://arxiv.org/abs/1904.11943);
@@ -36,21 +39,13 @@ import dataclasses
 
 import keras
 
+from tf_lowprec import validation
 from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.layers.quantize_layer import Quantize
 from tf_lowprec.optimizers.low_precision import LowPrecision
+from tf_lowprec.recipes.activation_quantization import quantize_activations
 from tf_lowprec.training.lr_schedules import PaperPiecewise
-from tf_lowprec.training.swa import SWA
+from tf_lowprec.optimizers.swa import SWA
 from tf_lowprec.training.swa import StochasticWeightAveraging
-
-_ACTIVATION_LAYERS = (
-    keras.layers.ReLU,
-    keras.layers.Activation,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.PReLU,
-    keras.layers.Softmax,
-)
 
 
 def swalp_formats(word_length=8):
@@ -98,6 +93,9 @@ def low_precision_sgd(
     Returns:
         A `LowPrecision` optimizer.
     """
+    learning_rate = validation.learning_rate(learning_rate)
+    momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0, high_open=True)
+    validation.optimizer_common_args(weight_decay)
     fmt, _ = swalp_formats(word_length)
     quantizer = (fmt, rounding)
     return LowPrecision(
@@ -113,108 +111,6 @@ def low_precision_sgd(
         accumulator_quantizer=quantizer,
         seed=seed,
     )
-
-
-def _is_activation(layer):
-    if isinstance(layer, keras.layers.Activation):
-        return layer.activation is not keras.activations.linear
-    if isinstance(layer, _ACTIVATION_LAYERS):
-        return True
-    activation = getattr(layer, "activation", None)
-    return callable(activation) and activation is not keras.activations.linear
-
-
-def quantize_activations(
-    model,
-    forward_format,
-    backward_format=None,
-    rounding="stochastic",
-    backward_rounding="stochastic",
-    seed=None,
-):
-    """A copy of `model` with a `Quantize` layer after every activation.
-
-    "Activation" means an activation layer (`ReLU`, `Activation`, ...) or a
-    layer with its own non-linear `activation` (e.g. `Dense(...,
-    activation="relu")`). Layers that produce a model output are left alone
-    (SWALP does not quantize the logits), and so is the input. Each inserted
-    `Quantize(forward_format, backward_format, rounding, backward_rounding)`
-    quantizes the activation on the way forward and the error on the way
-    back: SWALP's `Q_A` / `Q_E` after every ReLU.
-
-    (`tf_lowprec.layers.quantize_model` swaps Dense/Conv2D for their
-    quantized versions, whose `output_format` acts on the layer's own
-    activation; the models here keep activations as separate layers, hence
-    the insertion.)
-
-    Args:
-        model: a `keras.Sequential` or functional model (not subclassed).
-        forward_format: format of the activations, or `None`.
-        backward_format: format of the errors, or `None`. Defaults to `None`.
-        rounding: forward rounding. Defaults to `"stochastic"` (as SWALP).
-        backward_rounding: backward rounding. Defaults to `"stochastic"`.
-        seed: int or `None`; the `k`-th inserted layer gets `seed + k`.
-            Defaults to `None`.
-
-    Returns:
-        A new, uncompiled model with the same weights (copied).
-    """
-    counter = [0]
-
-    def make_quantizer(name):
-        index = counter[0]
-        counter[0] += 1
-        return Quantize(
-            forward_format,
-            backward_format,
-            rounding=rounding,
-            backward_rounding=backward_rounding,
-            seed=None if seed is None else seed + index,
-            name=f"{name}_quantize",
-        )
-
-    def fresh(layer):
-        return layer.__class__.from_config(layer.get_config())
-
-    if isinstance(model, keras.Sequential):
-        layers = []
-        last = len(model.layers) - 1
-        for i, layer in enumerate(model.layers):
-            layers.append(fresh(layer))
-            if i != last and _is_activation(layer):
-                layers.append(make_quantizer(layer.name))
-        new_model = keras.Sequential(
-            [keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)] + layers,
-            name=model.name,
-        )
-    else:
-        output_names = set(getattr(model, "output_names", None) or [])
-
-        def call_function(layer, *args, **kwargs):
-            out = layer(*args, **kwargs)
-            if _is_activation(layer) and layer.name not in output_names:
-                out = make_quantizer(layer.name)(out)
-            return out
-
-        try:
-            new_model = keras.models.clone_model(
-                model, clone_function=fresh, call_function=call_function
-            )
-        except ValueError as error:
-            raise ValueError(
-                "quantize_activations needs a Sequential or functional model. "
-                f"Received: model={model.name!r}: {error}"
-            ) from error
-    old_weights = model.get_weights()
-    new_shapes = [tuple(w.shape) for w in new_model.weights]
-    if new_shapes != [tuple(w.shape) for w in old_weights]:
-        raise ValueError(
-            "quantize_activations could not align the weights of the rebuilt "
-            f"model with the original (shapes {new_shapes} vs "
-            f"{[tuple(w.shape) for w in old_weights]})."
-        )
-    new_model.set_weights(old_weights)
-    return new_model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +141,7 @@ def swalp(
     """The SWALP paper's training setup for `model`, in one call.
 
     ```python
-    setup = tf_lowprec.optimizers.swalp(
+    setup = tf_lowprec.recipes.swalp(
         tf_lowprec.models.vgg16(), steps_per_epoch=391, swa_start=200, data=train)
     setup.model.compile(setup.optimizer, loss=keras.losses.SparseCategoricalCrossentropy(
         from_logits=True), metrics=["accuracy"])
@@ -338,9 +234,3 @@ def swalp(
             )
         )
     return SWALPSetup(model=model, optimizer=optimizer, callbacks=callbacks)
-
-
-# `tf_lowprec.optimizers.get("low_precision_sgd", learning_rate=0.05)`: SGD-LP.
-from tf_lowprec.optimizers import registry as _registry  # noqa: E402
-
-_registry.register("low_precision_sgd", low_precision_sgd)

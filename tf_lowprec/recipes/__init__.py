@@ -1,0 +1,7 @@
+"""One-call training setups built from the lower floors (SWALP)."""
+
+from tf_lowprec.recipes.activation_quantization import quantize_activations
+from tf_lowprec.recipes.swalp_training import SWALPSetup
+from tf_lowprec.recipes.swalp_training import low_precision_sgd
+from tf_lowprec.recipes.swalp_training import swalp
+from tf_lowprec.recipes.swalp_training import swalp_formats
