@@ -20,14 +20,28 @@ def write_csv_atomic(path, rows, fieldnames=None):
     rows = list(rows)
     if fieldnames is None:
         fieldnames = list(dict.fromkeys(key for row in rows for key in row))
+
+    def write(f):
+        writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    _replace_atomically(path, write, suffix=".csv", newline="")
+
+
+def write_text_atomic(path, text):
+    """Writes the string `text` to `path` atomically (temp file, fsync, rename)."""
+    _replace_atomically(path, lambda f: f.write(text), suffix=os.path.splitext(path)[1])
+
+
+def _replace_atomically(path, write, suffix, newline=None):
+    """Calls `write(f)` on a temp file in `path`'s directory, then renames it over `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".csv")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
     try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=fieldnames, restval="")
-            writer.writeheader()
-            writer.writerows(rows)
+        with os.fdopen(fd, "w", newline=newline) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

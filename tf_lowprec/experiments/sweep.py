@@ -8,6 +8,13 @@
 Every (optimizer, learning rate, loss, seed) is one run of `model.fit` from
 the seed's initial weights. Written to `--out`:
 
+* `.lock`: held (`flock`) while a sweep writes the directory; a second sweep
+  on the same `--out` stops at once with a one-line error naming the
+  holder's pid (the lock is released when the holder exits, even by a
+  crash, so it never blocks a resume).
+* `sweep_config.json`: the settings that give the rows their meaning
+  (dataset, model and its kwargs, epochs, batch size, limit, data location,
+  ...); a resume with other settings is refused before any training.
 * `results.csv`: one row per run per epoch (train/test loss and accuracy,
   seconds, sparsity, `diverged`, and the training loss of every block of
   `--log-every` steps as `train_loss_blocks`). Rewritten atomically after
@@ -31,39 +38,55 @@ import sys
 
 import keras
 
-from tf_lowprec import data, models
+from tf_lowprec import data, models, validation
+from tf_lowprec.data import locate
+from tf_lowprec.experiments.output_lock import DirectoryLock, DirectoryLockedError
+from tf_lowprec.experiments.results_io import write_text_atomic
 from tf_lowprec.experiments.run_grid import run_grid
 from tf_lowprec.experiments.sweep_plots import plot_heatmap, plot_sweep_curves
 from tf_lowprec.experiments.train_run import train_and_evaluate
 from tf_lowprec.optimizers import registry
+from tf_lowprec.optimizers.svrg import SVRG
 from tf_lowprec.training.losses import get_loss
 from tf_lowprec.training.step_losses import StepLossRecorder
 
 CLASSIC_OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adagrad", "adadelta", "ftrl",
                       "proximal_sgd", "proximal_adagrad", "grda")
 # Settings that change what a finished run means; a resumed sweep must match.
-_FIXED = ("dataset", "model", "model_kwargs", "epochs", "batch_size", "limit", "log_every")
+# `key_format` 2: run names hold the exact learning rate (`repr`), not 6 digits.
+_FIXED = ("key_format", "dataset", "model", "model_kwargs", "epochs", "batch_size", "limit",
+          "log_every", "data_dir", "data_location")
+_KEY_FORMAT = 2
+
+
+class ResumeRefusedError(ValueError):
+    """`out` holds a sweep made with other settings (or an unreadable config)."""
 
 
 def run_name(optimizer, learning_rate, loss, seed):
-    return f"{optimizer} lr={learning_rate:g} loss={loss} seed={seed}"
+    """The run's key in `results.csv`: exact values, so distinct runs never share one."""
+    return f"{optimizer} lr={float(learning_rate)!r} loss={loss} seed={seed}"
 
 
 def _check_resume(out, settings):
+    """Refuses to add rows to a sweep made with other settings; records the settings."""
     path = os.path.join(out, "sweep_config.json")
     if os.path.exists(path):
-        with open(path) as f:
-            previous = json.load(f)
-        changed = {k: (previous.get(k), settings[k]) for k in _FIXED if previous.get(k) != settings[k]}
+        try:
+            with open(path) as f:
+                previous = json.load(f)
+        except (OSError, ValueError) as error:
+            raise ResumeRefusedError(f"{path} is not a readable sweep config ({error}); use another "
+                             "--out, or remove the file to start this sweep again.") from None
+        changed = {k: (previous.get(k), settings.get(k)) for k in _FIXED
+                   if previous.get(k) != settings.get(k)}
         if changed:
             details = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
-            raise ValueError(
+            raise ResumeRefusedError(
                 f"{out} holds a sweep with other settings ({details}); its rows would not be "
                 "comparable. Use another --out, or the original settings to resume it."
             )
-    os.makedirs(out, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(settings, f, indent=1)
+    write_text_atomic(path, json.dumps(settings, indent=1) + "\n")
 
 
 def _make_run(settings, optimizer, learning_rate, loss, seed, verbose):
@@ -141,15 +164,104 @@ def format_summary(summary):
 
 
 def validate(dataset, optimizers, learning_rates, losses):
-    """Raises ValueError naming the bad value before any training starts."""
+    """Raises ValueError naming the bad value (names, learning rates)."""
+    data.info(dataset)
+    for lr in learning_rates:
+        validation.positive_float(lr, "learning_rates")
     for name in optimizers:
-        registry.get(name, learning_rate=0.1)
+        optimizer = registry.get(name, learning_rate=0.1)
+        if isinstance(optimizer, SVRG):
+            raise ValueError(
+                f"optimizer {name!r} needs tf_lowprec.training.VarianceReduced (full-gradient "
+                "snapshots), and the sweep trains with plain model.fit; leave it out of "
+                "--optimizers.")
     for name in losses:
         get_loss(name)
-    for lr in learning_rates:
-        if not lr > 0:
-            raise ValueError(f"learning rates must be > 0. Received: {lr}")
-    data.info(dataset)
+
+
+def _check_model(model, model_kwargs, meta):
+    if not isinstance(model_kwargs, dict):
+        raise ValueError(
+            f"model_kwargs must be a JSON object (dict). Received: model_kwargs={model_kwargs!r}")
+    try:
+        models.get(model, input_shape=meta.input_shape, num_classes=meta.num_classes,
+                   **model_kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"model {model!r} rejects model_kwargs={model_kwargs!r}: {error}") from None
+
+
+def plan(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cross_entropy",),
+         epochs=1, seeds=(0,), batch_size=128, limit=None, data_dir=None, out="sweep_out",
+         model_kwargs=None, log_every=10):
+    """Checks every argument of `sweep` and returns its settings; writes nothing.
+
+    Everything that could stop the sweep later is checked here, before any
+    training: names, learning rates (finite, > 0), counts, the model with its
+    kwargs (built once), the data (both splits found; at least one full
+    training batch) and the output path (a directory or absent).
+
+    Raises:
+        ValueError: a one-line message naming the argument and the value.
+    """
+    model_kwargs = {} if model_kwargs is None else model_kwargs
+    learning_rates = [validation.positive_float(lr, "learning_rates") for lr in learning_rates]
+    validate(dataset, optimizers, learning_rates, losses)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("log_every", log_every)):
+        validation.positive_int(value, name)
+    validation.optional(validation.positive_int, limit, "limit")
+    seeds = [validation.seed(s, "seeds", allow_none=False) for s in seeds]
+    if not (optimizers and learning_rates and losses and seeds):
+        raise ValueError("optimizers, learning_rates, losses and seeds must each be non-empty.")
+    out = os.fspath(out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"out must be a directory; {out!r} is a file.")
+    meta = data.info(dataset)
+    _check_model(model, model_kwargs, meta)
+    location = {}
+    for split in ("train", "test"):
+        source, report = locate.locate(meta.name, split, data_dir)
+        if source is None and data_dir is not None:
+            raise ValueError(f"no {dataset} {split} data in data_dir {os.fspath(data_dir)!r} "
+                             f"({'; '.join(report)}).")
+        location[split] = list(source.paths) if source else "keras download"
+    x, _ = data.load_numpy(meta.name, "train", data_dir=data_dir)
+    examples = len(x) if limit is None else min(limit, len(x))
+    if examples < batch_size:
+        raise ValueError(
+            f"the training subset ({examples} examples) is smaller than one batch "
+            f"(batch_size={batch_size}); batches are full (drop_remainder), so no step would "
+            "run. Lower --batch-size or raise --limit.")
+    return {"key_format": _KEY_FORMAT, "dataset": dataset, "model": model,
+            "model_kwargs": model_kwargs, "epochs": epochs, "batch_size": batch_size,
+            "limit": limit, "log_every": log_every,
+            "data_dir": None if data_dir is None else os.path.abspath(data_dir),
+            "data_location": location, "optimizers": list(optimizers),
+            "learning_rates": learning_rates, "losses": list(losses), "seeds": seeds, "out": out}
+
+
+def run(settings, verbose=0, progress=True):
+    """Runs a `plan`: locks `out`, checks a resume, trains, writes; returns `(rows, summary)`.
+
+    Raises:
+        DirectoryLockedError: another sweep is writing to `out`.
+        ResumeRefusedError: (a ValueError) `out` holds a sweep made with
+            other settings.
+    """
+    out = settings["out"]
+    with DirectoryLock(out):
+        _check_resume(out, {k: settings[k] for k in _FIXED})
+        runs = {run_name(o, lr, loss, s): _make_run(settings, o, lr, loss, s, verbose)
+                for loss in settings["losses"] for o in settings["optimizers"]
+                for lr in settings["learning_rates"] for s in settings["seeds"]}
+        rows = run_grid(runs, os.path.join(out, "results.csv"), progress=progress)
+        rows = [r for r in rows if r["run"] in runs]  # an extended grid may hold more
+        summary = summarize(rows)
+        write_text_atomic(os.path.join(out, "summary.md"), format_summary(summary) + "\n")
+        best = {(s["optimizer"], s["loss"]): s["best_learning_rate"] for s in summary}
+        title = f"{settings['dataset']} / {settings['model']}"
+        plot_sweep_curves(rows, best, out, title=title, every=settings["log_every"])
+        plot_heatmap(rows, os.path.join(out, "heatmap.png"), title=f"{title}: final test accuracy")
+    return rows, summary
 
 
 def sweep(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cross_entropy",),
@@ -157,57 +269,63 @@ def sweep(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cr
           model_kwargs=None, log_every=10, verbose=0, progress=True):
     """Runs the grid (see the module docstring); returns `(rows, summary)`.
 
+    `plan` checks every argument first (nothing is trained or written when
+    one is wrong); `run` then holds `out`'s lock for the whole sweep.
+
     Args:
         dataset: `mnist`, `fashion_mnist`, `cifar10` or `cifar100`.
         model: A `tf_lowprec.models` name (`mlp`, `cnn`, `resnet18`, `vgg16`).
-        optimizers: `tf_lowprec.optimizers.registry` names.
-        learning_rates: Positive floats.
+        optimizers: `tf_lowprec.optimizers.registry` names (not `svrg`/`halp`,
+            which need `VarianceReduced`).
+        learning_rates: Finite floats > 0.
         losses: `tf_lowprec.training.losses` names.
         epochs: Epochs per run.
         seeds: Seeds; each gives other initial weights and data order.
         batch_size: Training batch size (equal batches: the remainder is dropped).
-        limit: Use only the first `limit` training examples.
-        data_dir: Directory searched first for the dataset files.
-        out: Output directory.
+        limit: Use only the first `limit` training examples (at least one batch).
+        data_dir: Directory holding the dataset (the only place searched when given).
+        out: Output directory (locked while the sweep runs).
         model_kwargs: Extra model arguments, e.g. `{"hidden_units": []}` for
             the single-layer (softmax regression) net.
         log_every: Block length, in steps, of the recorded training loss.
         verbose: `fit` verbosity per run.
         progress: Show the progress bar over runs.
+
+    Raises:
+        ValueError: a bad argument, or `out` holds a sweep with other settings.
+        DirectoryLockedError: another sweep is writing to `out`.
     """
-    model_kwargs = dict(model_kwargs or {})
-    learning_rates = [float(lr) for lr in learning_rates]  # Keras rejects int rates
-    validate(dataset, optimizers, learning_rates, losses)
-    settings = {"dataset": dataset, "model": model, "model_kwargs": model_kwargs, "epochs": epochs,
-                "batch_size": batch_size, "limit": limit, "log_every": log_every,
-                "data_dir": data_dir}
-    _check_resume(out, settings)
-    runs = {run_name(o, lr, loss, s): _make_run(settings, o, lr, loss, s, verbose)
-            for loss in losses for o in optimizers for lr in learning_rates for s in seeds}
-    rows = run_grid(runs, os.path.join(out, "results.csv"), progress=progress)
-    rows = [r for r in rows if r["run"] in runs]  # an extended grid may hold more
-    summary = summarize(rows)
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write(format_summary(summary) + "\n")
-    best = {(s["optimizer"], s["loss"]): s["best_learning_rate"] for s in summary}
-    plot_sweep_curves(rows, best, out, title=f"{dataset} / {model}", every=log_every)
-    plot_heatmap(rows, os.path.join(out, "heatmap.png"), title=f"{dataset} / {model}: final test accuracy")
-    return rows, summary
+    settings = plan(dataset, model, optimizers, learning_rates, losses, epochs, seeds,
+                    batch_size, limit, data_dir, out, model_kwargs, log_every)
+    return run(settings, verbose, progress)
 
 
 def _floats(text):
-    return [float(t) for t in text.split(",") if t.strip()]
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _names(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def main(argv=None):
+def _json_object(text):
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"width\": 16}}', got {text!r}")
+    return value
+
+
+def build_parser():
     parser = argparse.ArgumentParser(prog="tf-lowprec sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="mnist", choices=data.NAMES)
     parser.add_argument("--model", default="mlp", choices=models.NAMES)
-    parser.add_argument("--model-kwargs", type=json.loads, default={},
+    parser.add_argument("--model-kwargs", type=_json_object, default={},
                         help='JSON, e.g. \'{"hidden_units": []}\' for the single-layer net')
     parser.add_argument("--optimizers", type=_names, default=list(CLASSIC_OPTIMIZERS))
     parser.add_argument("--learning-rates", type=_floats, default=[1, 0.1, 0.01, 0.001, 0.0001])
@@ -218,23 +336,39 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--log-every", type=int, default=10)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", default="sweep_out")
+    parser.add_argument("--out", default="sweep_out",
+                        help="output directory; locked while the sweep runs")
     parser.add_argument("--verbose", type=int, default=0)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     for flag, value in (("--epochs", args.epochs), ("--seeds", args.seeds),
                         ("--batch-size", args.batch_size), ("--log-every", args.log_every)):
         if value < 1:
             parser.error(f"{flag}: must be >= 1, got {value}")
+    if args.limit is not None and args.limit < 1:
+        parser.error(f"--limit: must be >= 1, got {args.limit}")
     try:
-        validate(args.dataset, args.optimizers, args.learning_rates, args.losses)
-    except ValueError as error:
+        settings = plan(args.dataset, args.model, args.optimizers, args.learning_rates,
+                        args.losses, args.epochs, range(args.seeds), args.batch_size,
+                        args.limit, args.data_dir, args.out, args.model_kwargs, args.log_every)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(_one_line(error))
+    try:
+        _, summary = run(settings, args.verbose)
+    except (DirectoryLockedError, ResumeRefusedError) as error:
         parser.error(str(error))
-    _, summary = sweep(args.dataset, args.model, args.optimizers, args.learning_rates,
-                       args.losses, args.epochs, range(args.seeds), args.batch_size, args.limit,
-                       args.data_dir, args.out, args.model_kwargs, args.log_every, args.verbose)
     print(format_summary(summary))
     print(f"\nwrote {args.out}/results.csv, summary.md, loss_curves.png, accuracy_curves.png, heatmap.png")
     return 0
+
+
+def _one_line(error):
+    """The first line of a (possibly multi-line) error message."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 if __name__ == "__main__":
