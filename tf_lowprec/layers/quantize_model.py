@@ -4,6 +4,7 @@ import warnings
 
 import keras
 
+from tf_lowprec.layers.int8.scheme import quantize_model_int8
 from tf_lowprec.layers.quantization_options import deserialize_format
 from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
 from tf_lowprec.layers.quantized_dense import QuantizedDense
@@ -48,7 +49,7 @@ def _check_spec(key, spec):
             check_rounding(value, name)
 
 
-def quantize_model(model, config):
+def quantize_model(model, config=None, scheme=None):
     """Returns a copy of `model` with Dense/Conv2D layers made quantization-aware.
 
     `config` maps a layer name or a layer class name to a *spec*: a dict of
@@ -68,9 +69,15 @@ def quantize_model(model, config):
     Works on Sequential and functional models (nested ones included), as
     `keras.models.clone_model` does; subclassed models are rejected.
 
+    With `scheme="int8"` (and no `config`) the model is instead rewritten
+    for int8 quantization-aware training that exports to a full-integer
+    TFLite model (`tf_lowprec.layers.int8.quantize_model_int8`, then
+    `tf_lowprec.export.to_tflite`).
+
     Args:
         model: a built `keras.Sequential` or functional `keras.Model`.
         config: dict, layer name or class name -> spec dict.
+        scheme: None, or `"int8"` for the TFLite int8 scheme.
 
     Returns:
         A new, uncompiled model with the same weights.
@@ -86,6 +93,14 @@ def quantize_model(model, config):
     })
     ```
     """
+    if scheme is not None:
+        if scheme != "int8" or config is not None:
+            raise ValueError(
+                "`scheme` must be 'int8' (and then `config` must be None): int8 "
+                "quantization-aware training for full-integer TFLite export, see "
+                f"`tf_lowprec.layers.int8`. Received: scheme={scheme!r}, config={config!r}"
+            )
+        return quantize_model_int8(model)
     if not isinstance(config, dict):
         raise ValueError(
             f"`config` must be a dict of layer name or class name -> spec. "
