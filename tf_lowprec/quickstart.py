@@ -20,25 +20,34 @@ import sys
 
 import keras
 
-from tf_lowprec import data, models
+from tf_lowprec import data, models, validation
 from tf_lowprec.experiments.plots import plot_epoch_curves
 from tf_lowprec.experiments.results_io import write_csv_atomic
 from tf_lowprec.experiments.train_run import train_and_evaluate
 from tf_lowprec.optimizers.grda import GRDA
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
+def _flag_type(check, convert):
+    """An argparse `type` from a `tf_lowprec.validation` check."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {_WORDS[convert]}, got {text!r}") from None
+        try:
+            return check(value, "value")
+        except ValueError as error:
+            requirement = str(error).split(". Received")[0].replace("Argument `value` ", "")
+            raise argparse.ArgumentTypeError(f"{requirement}, got {text!r}") from None
+
+    return parse
 
 
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+_WORDS = {int: "an integer", float: "a number"}
+_positive_int = _flag_type(validation.positive_int, int)
+_positive_float = _flag_type(validation.positive_float, float)
+_non_negative_float = _flag_type(validation.non_negative_float, float)
 
 
 def build_parser():
@@ -52,9 +61,9 @@ def build_parser():
     parser.add_argument("--batch-size", type=_positive_int, default=128)
     parser.add_argument("--learning-rate", type=_positive_float, default=0.1,
                         help="shared by SGD and GRDA (default: 0.1)")
-    parser.add_argument("--c", type=float, default=0.005,
+    parser.add_argument("--c", type=_non_negative_float, default=0.005,
                         help="GRDA threshold scale c (default: 0.005)")
-    parser.add_argument("--mu", type=float, default=0.55,
+    parser.add_argument("--mu", type=_positive_float, default=0.55,
                         help="GRDA threshold exponent mu (default: 0.55)")
     parser.add_argument("--limit", type=_positive_int, default=None,
                         help="use only the first N training examples")
@@ -62,7 +71,7 @@ def build_parser():
                         help="directory with the dataset files (searched first)")
     parser.add_argument("--out", default="quickstart_out",
                         help="output directory for quickstart.csv/.png")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_flag_type(validation.seed, int), default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
@@ -123,8 +132,20 @@ def run(args):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    rows = run(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:  # every GRDA argument is checked before the SGD run
+        GRDA(args.learning_rate, c=args.c, mu=args.mu)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        rows = run(args)
+    except data.DatasetNotFoundError as error:  # found before any training step
+        message = str(error).splitlines()[0]
+        if args.data_dir is None:
+            message += (f" Pass --data-dir DIR (or set {data.ENV_VAR}); see "
+                        "tf_lowprec.data.locate for the places searched.")
+        parser.error(message)
     csv_path = os.path.join(args.out, "quickstart.csv")
     png_path = os.path.join(args.out, "quickstart.png")
     write_csv_atomic(csv_path, rows)
