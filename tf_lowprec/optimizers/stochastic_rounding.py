@@ -1,0 +1,264 @@
+"""StochasticRounding: train bfloat16/float16 weights without a float32 copy."""
+
+import random
+
+import keras
+import tensorflow as tf
+
+from tf_lowprec import formats
+from tf_lowprec.ops.quantize import quantize
+from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
+from tf_lowprec.optimizers.low_precision import rounding_seed
+
+# Random streams (see `rounding_seed`): weight decay and the update of one
+# variable at one step round with independent numbers.
+DECAY_STREAM = 0
+UPDATE_STREAM = 1
+
+_FORMATS = {
+    "bfloat16": formats.FloatingPoint(8, 7),
+    "float16": formats.FloatingPoint(5, 10),
+}
+
+
+def _dense(value):
+    """An `IndexedSlices` increment as a dense tensor (duplicates summed; adding
+    zero elsewhere is exact after stochastic rounding of a grid value)."""
+    if isinstance(value, tf.IndexedSlices):
+        return tf.convert_to_tensor(value)
+    return value
+
+
+def _read32(variable):
+    if isinstance(variable, keras.Variable):
+        variable = variable.value
+    return tf.cast(tf.convert_to_tensor(variable), tf.float32)
+
+
+@keras.saving.register_keras_serializable(package="tf_lowprec")
+class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
+    """Stochastically rounded updates of bfloat16 / float16 variables.
+
+    A 16-bit weight `w` updated with round-to-nearest, `w <- RN(w + dw)`,
+    does not move at all when `|dw|` is below half its ulp (`2^-9 |w|` for
+    bfloat16): with a small learning rate, late in training, or for weight
+    decay, training stalls. This wrapper computes every write the inner
+    optimizer makes to a 16-bit model variable in float32 and rounds it
+    stochastically onto the variable's grid:
+
+    ```
+    w <- SR(float32(w) + float32(dw)),   E[SR(x)] = x
+    ```
+
+    so the update is kept in expectation (Gupta et al., 2015; Zamirai et
+    al., 2020), with no float32 master copy: the model stores 2 bytes per
+    weight. `SR` is `tf_lowprec.ops.quantize(x, FloatingPoint(8, 7)` (or
+    `(5, 10)` for float16)`, "stochastic", seed)`, whose result is exactly
+    representable in the variable's dtype. Seeds are counter-based and
+    stateless in `(seed, iterations, variable index, stream)` (as in
+    `LowPrecision`), so replicas under `tf.distribute.MirroredStrategy`
+    round identically and a run resumed from a `.keras` file continues bit
+    for bit.
+
+    What is intercepted: the inner optimizer's `assign`, `assign_add` and
+    `assign_sub` on the model variables (every Keras and tf_lowprec
+    optimizer writes weights through them) and its decoupled weight decay
+    (`w <- SR(w - lr * wd * w)`). float32 variables pass through unchanged.
+    The inner optimizer's state slots are left as it makes them: Keras's
+    optimizers create them in the variable's dtype (bfloat16, updated with
+    nearest rounding by Keras, in bfloat16 arithmetic); `Adam8bit`,
+    `AdamW8bit` and `SGD8bit` store them as 8-bit codes and compute the
+    whole rule in float32, which makes them the natural partners (2 bytes
+    of weights + 2 bytes of Adam state per parameter).
+
+    Getting 16-bit variables in Keras 3: the `"mixed_bfloat16"` policy
+    keeps float32 variables (computation in bfloat16; nothing to round
+    here, no memory saved). The `"bfloat16"` policy
+    (`keras.mixed_precision.set_global_policy("bfloat16")`) or layers built
+    with `dtype="bfloat16"` create bfloat16 variables; that is what this
+    wrapper is for. (Checked in `tests/optimizers/test_stochastic_rounding.py`.)
+
+    Args:
+        optimizer: the inner `keras.optimizers.Optimizer` (not a wrapper
+            without its own `update_step`).
+        seed: int in `[0, 2^31)`; `None` draws one from Python's `random`
+            (reproducible after `keras.utils.set_random_seed`).
+        name: string. Defaults to `"stochastic_rounding"`.
+
+    Example:
+
+    ```python
+    keras.mixed_precision.set_global_policy("bfloat16")
+    model = ...  # bfloat16 weights
+    model.compile(
+        optimizer=tf_lowprec.optimizers.StochasticRounding(
+            tf_lowprec.optimizers.Adam8bit(1e-3)),
+        loss=...)
+    ```
+
+    References:
+        - Gupta, Agrawal, Gopalakrishnan, Narayanan, "Deep Learning with
+          Limited Numerical Precision", ICML 2015.
+        - Zamirai, Zhang, Aberger, De Sa, "Revisiting BFloat16 Training",
+          2020 (https://arxiv.org/abs/2010.06192).
+    """
+
+    def __init__(self, optimizer, seed=None, name=None, **kwargs):
+        if kwargs:
+            raise ValueError(
+                "StochasticRounding takes no base optimizer arguments (set them "
+                f"on the inner optimizer). Received: {sorted(kwargs)}"
+            )
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(  # noqa: TRY004 (project rule: bad input -> ValueError)
+                "`optimizer` must be a keras.optimizers.Optimizer. "
+                f"Received: optimizer={optimizer!r}"
+            )
+        if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
+            raise ValueError(
+                "`optimizer` must define its own per-variable `update_step`; "
+                f"{type(optimizer).__name__} is a wrapper. Received: "
+                f"optimizer={optimizer!r}"
+            )
+        if seed is None:
+            seed = random.randrange(2**31)
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise ValueError(
+                f"`seed` must be None or an int in [0, 2**31). Received: seed={seed!r}"
+            )
+        super().__init__(learning_rate=0.0, name=name or "stochastic_rounding")
+        self.inner_optimizer = optimizer
+        self.seed = seed
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        inner = self.inner_optimizer
+        if not inner.built:
+            inner.build(var_list)
+        rounded = {}
+        for variable in var_list:
+            fmt = _FORMATS.get(keras.backend.standardize_dtype(variable.dtype))
+            if fmt is not None:
+                rounded[inner._var_key(variable)] = fmt
+        self._refs = Untracked(formats=rounded)
+        self._install_hooks()
+
+    @property
+    def rounded_variable_count(self):
+        """How many of the variables are 16-bit (stochastically rounded)."""
+        return len(self._refs.formats) if self.built else 0
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer "
+                    "must already be built on a list of variables."
+                )
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+        self.inner_optimizer.apply(grads, trainable_variables)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # ----------------------------------------------------------------- hooks
+
+    def _format(self, variable):
+        return self._refs.formats.get(self.inner_optimizer._var_key(variable))
+
+    def _round_into(self, assign, variable, value32, stream):
+        inner = self.inner_optimizer
+        seed = rounding_seed(
+            self.seed, inner.iterations, inner._get_variable_index(variable), stream
+        )
+        rounded = quantize(value32, self._format(variable), "stochastic", seed)
+        assign(variable, rounded)
+
+    def _install_hooks(self):
+        inner = self.inner_optimizer
+        if getattr(inner, "_tf_lowprec_stochastic_rounding_hook", False):
+            return
+        assign, assign_add, assign_sub = (
+            inner.assign,
+            inner.assign_add,
+            inner.assign_sub,
+        )
+        apply_weight_decay = inner._apply_weight_decay
+
+        def hooked_assign(variable, value):
+            if self._format(variable) is None:
+                return assign(variable, value)
+            if isinstance(value, tf.IndexedSlices):  # a scatter: keep other rows
+                value = tf.tensor_scatter_nd_update(
+                    _read32(variable),
+                    value.indices[:, None],
+                    tf.cast(value.values, tf.float32),
+                )
+            value = tf.cast(value, tf.float32)
+            return self._round_into(assign, variable, value, UPDATE_STREAM)
+
+        def hooked_assign_add(variable, value):
+            if self._format(variable) is None:
+                return assign_add(variable, value)
+            total = _read32(variable) + tf.cast(_dense(value), tf.float32)
+            return self._round_into(assign, variable, total, UPDATE_STREAM)
+
+        def hooked_assign_sub(variable, value):
+            if self._format(variable) is None:
+                return assign_sub(variable, value)
+            total = _read32(variable) - tf.cast(_dense(value), tf.float32)
+            return self._round_into(assign, variable, total, UPDATE_STREAM)
+
+        def hooked_weight_decay(variables):
+            plain = [v for v in variables if self._format(v) is None]
+            rounded = [v for v in variables if self._format(v) is not None]
+            apply_weight_decay(plain)
+            if inner.weight_decay is None or not rounded:
+                return
+
+            def decay(distribution, variables):
+                def decay_one(variable):
+                    if inner._use_weight_decay(variable):
+                        lr = tf.cast(inner.learning_rate, tf.float32)
+                        wd = tf.cast(inner.weight_decay, tf.float32)
+                        w = _read32(variable)
+                        self._round_into(
+                            assign, variable, w - w * wd * lr, DECAY_STREAM
+                        )
+
+                for variable in variables:
+                    if isinstance(variable, keras.Variable):
+                        variable = variable.value
+                    distribution.extended.update(variable, decay_one, group=False)
+
+            tf.__internal__.distribute.interim.maybe_merge_call(
+                decay, inner._distribution_strategy, rounded
+            )
+
+        inner.assign = hooked_assign
+        inner.assign_add = hooked_assign_add
+        inner.assign_sub = hooked_assign_sub
+        inner._apply_weight_decay = hooked_weight_decay
+        inner._tf_lowprec_stochastic_rounding_hook = True
+
+    # ---------------------------------------------------------------- config
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(
+            config.pop("optimizer"), custom_objects=custom_objects
+        )
+        return cls(optimizer, **config)
