@@ -160,6 +160,32 @@ def choice(value, name, options):
     return value
 
 
+def names(value, name, known=None):
+    """A list, tuple or set of strings (each one of `known`, if given); returns a set.
+
+    A single string is refused rather than iterated character by character.
+    """
+    if isinstance(value, str):
+        raise ArgumentTypeError(
+            f"Argument `{name}` must be a list of names, not a string; use "
+            f"{name}=[{value!r}]. {_received(name, value)}"
+        )
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise ArgumentTypeError(
+            f"Argument `{name}` must be a list of names (strings). {_received(name, value)}"
+        )
+    if known is not None:
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(
+                f"Argument `{name}` names {unknown}, which are not among {sorted(known)}. "
+                f"{_received(name, value)}"
+            )
+    return set(value)
+
+
 def seed(value, name="seed", allow_none=True):
     """An integer seed in `[0, 2^31)` (Python or NumPy int), or `None`.
 

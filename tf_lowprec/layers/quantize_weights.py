@@ -6,6 +6,7 @@ import warnings
 import keras
 import numpy as np
 
+from tf_lowprec import validation
 from tf_lowprec.layers.integer_weights import IntegerConv2D
 from tf_lowprec.layers.integer_weights import IntegerDense
 from tf_lowprec.layers.integer_weights import check_storage_format
@@ -93,7 +94,13 @@ def quantize_weights(model, weight_format, layer_names=None):
     ```
     """
     weight_format = check_storage_format(weight_format)
-    names = None if layer_names is None else set(layer_names)
+    if not isinstance(model, keras.Model) or not model.built:
+        raise ValueError(
+            "`model` must be a built keras.Model (give it an Input, or call "
+            "`model.build(input_shape)` or the model on data first): an unbuilt "
+            f"model has no weights to quantize. Received: model={model!r}"
+        )
+    names = None if layer_names is None else validation.names(layer_names, "layer_names")
     chosen = set()
 
     def clone(layer):

@@ -9,6 +9,8 @@
 
 import keras
 
+from tf_lowprec import validation
+
 
 def walk(model):
     """Yields the layers of `model`, recursing into nested models."""
@@ -35,14 +37,7 @@ def rebuild(model, replace, copy_weights):
     Returns:
         The new model (same inputs/outputs structure, same name).
     """
-    if not isinstance(model, keras.Model) or not (
-        isinstance(model, keras.Sequential) or _is_functional(model)
-    ):
-        raise ValueError(
-            "`model` must be a Functional or Sequential keras.Model (subclassed "
-            "models have no layer graph to rewrite; wrap their layers yourself). "
-            f"Received: model={model!r}"
-        )
+    check_graph_model(model)
     pairs = []
 
     def clone_function(layer):
@@ -56,6 +51,25 @@ def rebuild(model, replace, copy_weights):
     for old, new in pairs:
         copy_weights(old, new)
     return clone
+
+
+def check_graph_model(model, name="model"):
+    """Raises unless `model` is a Functional or Sequential `keras.Model`."""
+    if not isinstance(model, keras.Model) or not (
+        isinstance(model, keras.Sequential) or _is_functional(model)
+    ):
+        raise ValueError(
+            f"`{name}` must be a Functional or Sequential keras.Model (subclassed "
+            "models have no layer graph to rewrite; wrap their layers yourself). "
+            f"Received: {name}={model!r}"
+        )
+
+
+def check_layer_selection(model, layers, name="layers"):
+    """`layers` as given (None or a callable), or the set of names, all in `model`."""
+    if layers is None or callable(layers):
+        return layers
+    return validation.names(layers, name, known=[layer.name for layer in walk(model)])
 
 
 def _is_functional(model):

@@ -154,8 +154,8 @@ def prune_filters(model, pruning_schedule=None, layers=None):
     pruned = prune_filters(model, schedule)
     ```
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
+    _graph.check_graph_model(model)
+    layers = _graph.check_layer_selection(model, layers)
     readers = _graph.consumers(model)
     writers = _graph.producers(model)
     output_layers = _graph.output_layers(model)

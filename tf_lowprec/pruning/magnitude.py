@@ -117,6 +117,9 @@ def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
     ```
     """
     if isinstance(to_prune, keras.Model):
+        _graph.check_graph_model(to_prune, "to_prune")
+        layers = _graph.check_layer_selection(to_prune, layers)
+
         def replace(layer):
             if isinstance(layer, PruningWrapper) or not _selected(layer, layers):
                 return None

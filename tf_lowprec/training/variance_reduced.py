@@ -109,8 +109,8 @@ class VarianceReduced(keras.Model):
     def call(self, inputs, training=None):
         return self.inner(inputs, training=training)
 
-    def compile(self, optimizer="rmsprop", **kwargs):
-        """As `keras.Model.compile`; `optimizer` must be `SVRG` or `HALP`.
+    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+        """As `keras.Model.compile` (same positional order); `optimizer` must be `SVRG` or `HALP`.
 
         Also accepts a registered name (`"svrg"`, `"halp"`) or a config dict.
         """
@@ -126,7 +126,7 @@ class VarianceReduced(keras.Model):
                 "names 'svrg' / 'halp'). For any other optimizer compile the "
                 f"unwrapped model instead. Received: optimizer={optimizer!r}"
             )
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer, loss, *args, **kwargs)
 
     # ------------------------------------------------------------- training
     def train_step(self, data):
