@@ -354,3 +354,38 @@ def test_built_inner_optimizer_rejected_with_separate_accumulator():
     inner.build([var])
     with pytest.raises(ValueError, match="must not be built"):
         LowPrecision(inner, weight_quantizer=BFP8).build([var])
+
+
+def test_reusing_one_wrapper_for_a_second_model_is_a_clear_error():
+    """Regression: a LowPrecision built for one model, applied to another's
+    variables, raised a bare KeyError."""
+    opt = LowPrecision(keras.optimizers.SGD(0.1), weight_quantizer=BFP8, seed=1)
+    first = keras.Variable(np.ones((2, 2), np.float32))
+    opt.apply([tf.ones((2, 2))], [first])
+    second = keras.Variable(np.ones((2, 2), np.float32), name="other_model_kernel")
+    with pytest.raises(ValueError, match=r"(?s)built for other variables.*other_model_kernel"):
+        opt.apply([tf.ones((2, 2))], [second])
+
+
+def test_quantizer_objects_and_bare_formats_are_the_same_update():
+    """`Quantizer(fmt, "stochastic")` is what a bare format means here; a
+    quantizer's own seed replaces the optimizer's."""
+    from tf_lowprec.quantizers import Quantizer
+
+    init, grads = _problem(steps=2)
+    bare = LowPrecision(keras.optimizers.SGD(0.1), weight_quantizer=BFP8,
+                        gradient_quantizer=BFP8, seed=7)
+    objects = LowPrecision(keras.optimizers.SGD(0.1), weight_quantizer=Quantizer(BFP8, "stochastic"),
+                           gradient_quantizer=Quantizer(BFP8, "stochastic"), seed=7)
+    own_seed = LowPrecision(keras.optimizers.SGD(0.1),
+                            weight_quantizer=Quantizer(BFP8, "stochastic", seed=7),
+                            gradient_quantizer=Quantizer(BFP8, "stochastic", seed=7), seed=8)
+    other = LowPrecision(keras.optimizers.SGD(0.1), weight_quantizer=BFP8,
+                         gradient_quantizer=BFP8, seed=8)
+    results = [[v.numpy() for v in _run(o, init, grads)] for o in (bare, objects, own_seed, other)]
+    for a, b, c in zip(*results[:3]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert any(not np.array_equal(a, d) for a, d in zip(results[0], results[3]))
+    with pytest.raises(ValueError, match="weight_quantizer"):
+        LowPrecision(keras.optimizers.SGD(), weight_quantizer=3)

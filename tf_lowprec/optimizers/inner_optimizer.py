@@ -1,4 +1,22 @@
-"""Shared pieces of optimizers that wrap an inner Keras optimizer."""
+"""`WrapperOptimizer`: the base of optimizers that wrap an inner Keras optimizer.
+
+`LowPrecision` and `SWA` add state or hooks around another optimizer that
+does the actual update. What they share lives here:
+
+* construction: the inner optimizer (an instance or its serialized dict),
+  no base-optimizer arguments of their own (learning rate, clipping, weight
+  decay, EMA, loss scaling are the inner optimizer's);
+* delegation: `iterations`, `learning_rate` and `scale_loss` are the inner
+  optimizer's; `variables` are the wrapper's own followed by the inner
+  optimizer's;
+* `apply`: builds the wrapper on first use, then `_apply_inner`;
+* variable lookup with a clear error for variables the wrapper was not built
+  on (e.g. one wrapper reused for a second model);
+* `get_config` / `from_config`: the inner optimizer serialized under
+  `"optimizer"`, plus `_wrapper_config()`.
+"""
+
+import keras
 
 
 class Untracked:
@@ -12,11 +30,9 @@ class Untracked:
 class InnerOptimizerDelegation:
     """Delegates the step counter, learning rate and loss scaling to `inner_optimizer`.
 
-    For wrappers (`LowPrecision`, `SWA`) that keep their own variables in
-    `self._variables` and run an inner optimizer's update: the wrapper's
-    `variables` are its own followed by the inner optimizer's, and
-    `iterations`, `learning_rate` and `scale_loss` are the inner optimizer's.
-    Put it first in the bases, before `keras.optimizers.Optimizer`.
+    The wrapper's `variables` are its own (`self._variables`) followed by
+    the inner optimizer's. Put it first in the bases, before
+    `keras.optimizers.Optimizer` (`WrapperOptimizer` does).
     """
 
     @property
@@ -37,3 +53,87 @@ class InnerOptimizerDelegation:
 
     def scale_loss(self, loss):
         return self.inner_optimizer.scale_loss(loss)
+
+
+class WrapperOptimizer(InnerOptimizerDelegation, keras.optimizers.Optimizer):
+    """Base class: an optimizer whose update is an inner optimizer's.
+
+    Subclasses call `super().__init__(optimizer, name=..., default_name=...,
+    **kwargs)`, keep their own variables in `self._variables` (via
+    `add_variable`), implement `build` (calling `super().build(var_list)`
+    first) and may override `_apply_inner(grads, trainable_variables)`,
+    `finalize_variable_values` and `_wrapper_config()`.
+    """
+
+    def __init__(self, optimizer, name=None, default_name=None, **kwargs):
+        cls_name = type(self).__name__
+        if kwargs:
+            raise ValueError(
+                f"{cls_name} takes no base optimizer arguments (set learning "
+                "rate, clipping, weight decay, EMA, ... on the inner "
+                f"optimizer). Received: {sorted(kwargs)}"
+            )
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                "`optimizer` must be a keras.optimizers.Optimizer. "
+                f"Received: optimizer={optimizer!r}"
+            )
+        super().__init__(learning_rate=0.0, name=name or default_name)
+        self.inner_optimizer = optimizer
+
+    # ----------------------------------------------------------------- update
+
+    def _variable_index(self, variable):
+        """Position of `variable` in the list this wrapper was built on."""
+        key = self._var_key(variable)
+        if key not in self._trainable_variables_indices:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} was built for other "
+                "variables (one wrapper optimizer serves one model; create a "
+                "new one for each model). Received: variable "
+                f"{getattr(variable, 'path', variable)!r}"
+            )
+        return self._trainable_variables_indices[key]
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            if trainable_variables is None:
+                raise ValueError(
+                    "When passing `grads` without `variables`, the optimizer "
+                    "must already be built on a list of variables."
+                )
+            with keras.name_scope(self.name, caller=self):
+                self.build(list(trainable_variables))
+        elif trainable_variables is not None:
+            for variable in trainable_variables:
+                self._variable_index(variable)
+        self._apply_inner(grads, trainable_variables)
+
+    def _apply_inner(self, grads, trainable_variables):
+        self.inner_optimizer.apply(grads, trainable_variables)
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # ----------------------------------------------------------------- config
+
+    def _wrapper_config(self):
+        """The subclass's own constructor arguments (JSON-friendly)."""
+        return {}
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            **self._wrapper_config(),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        optimizer = keras.saving.deserialize_keras_object(
+            config.pop("optimizer"), custom_objects=custom_objects
+        )
+        return cls(optimizer, **config)

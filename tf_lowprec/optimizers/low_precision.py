@@ -1,25 +1,26 @@
 """LowPrecision: quantize the gradient, state and weights of any Keras optimizer."""
 
 import random
+import warnings
 
 import keras
 import tensorflow as tf
 
 from tf_lowprec import validation
-from tf_lowprec.formats import check_format
+from tf_lowprec import formats
+from tf_lowprec import quantizers
 from tf_lowprec.formats import deserialize_format
-from tf_lowprec.formats import serialize_format
-from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.quantize import quantize
 from tf_lowprec.ops.rounding import check_rounding
-from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
+from tf_lowprec.quantizers import Quantizer
+from tf_lowprec.quantizers import stream_seed
+from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
 
-# Random streams per variable, folded into the seed (see `rounding_seed`).
+# Random streams per variable (`stream` of `tf_lowprec.quantizers.stream_seed`).
 GRADIENT_STREAM = 0
 ACCUMULATOR_STREAM = 1
 WEIGHT_STREAM = 2
 MOMENTUM_STREAM = 3  # + k for the k-th state slot of the variable
-_STREAMS_PER_VARIABLE = 64
 
 # Per-variable slots of the inner optimizer that are not optimizer *state*:
 # Keras's EMA copy and gradient-accumulation buffers are never quantized.
@@ -32,56 +33,43 @@ _QUANTIZERS = (
     "accumulator_quantizer",
 )
 
+# The documented rounding of a bare format here: stochastic, the unbiased
+# choice for optimizer quantities (nearest rounding drops every update
+# smaller than half a grid step).
+DEFAULT_ROUNDING = "stochastic"
 
-def rounding_seed(seed, step, variable_index, stream):
-    """The `uint32[2]` stochastic-rounding seed of one quantizer at one step.
-
-    `fold_in([seed, step], variable_index * 64 + stream)`, with `step` the
-    inner optimizer's `iterations` before the update (0 on the first step),
-    `variable_index` the variable's position in the optimizer's variable
-    list and `stream` one of `GRADIENT_STREAM`, `ACCUMULATOR_STREAM`,
-    `WEIGHT_STREAM`, `MOMENTUM_STREAM + k`. Stateless: replicas under
-    `tf.distribute` and a run resumed from a `.keras` file draw the same
-    numbers. Public so that tests can reproduce the draws
-    (`tf_lowprec.ops.rounding.uniform(shape, rounding_seed(...))`).
-    """
-    base = tf.stack(
-        [tf.constant(seed, tf.int64), tf.cast(tf.convert_to_tensor(step), tf.int64)]
-    )
-    return rounding_lib.fold_in(base, variable_index * _STREAMS_PER_VARIABLE + stream)
+# `rounding_seed(seed, step, variable_index, stream)`: the package's one
+# seed-stream rule, `fold_in([seed, step], variable_index * 64 + stream)`,
+# with `step` the inner optimizer's `iterations` before the update. Public
+# so that tests can reproduce the draws
+# (`tf_lowprec.ops.rounding.uniform(shape, rounding_seed(...))`).
+rounding_seed = stream_seed
 
 
 def as_quantizer(value, name):
-    """`(format, rounding)` from a format, a pair, a config dict or `None`.
+    """A `Quantizer` from a `Quantizer`, a bare format, a config or `None`.
 
-    A bare format rounds stochastically (the unbiased choice for optimizer
-    quantities: nearest rounding drops every update smaller than half a
-    grid step).
+    A bare format rounds with `DEFAULT_ROUNDING` ("stochastic"). The former
+    `(format, rounding)` pairs are still accepted (deprecated).
     """
-    if value is None:
-        return None
-    if isinstance(value, dict) and "format" in value:
-        value = (deserialize_format(value["format"], name), value.get("rounding"))
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(
-                f"`{name}` must be a number format, a (format, rounding) pair "
-                f"or None. Received: {name}={value!r}"
+                f"`{name}` must be a Quantizer, a number format or None "
+                f"(or a deprecated (format, rounding) pair). Received: {name}={value!r}"
             )
+        warnings.warn(
+            f"`{name}=(format, rounding)` is deprecated; pass "
+            "tf_lowprec.quantizers.Quantizer(format, rounding).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         fmt, mode = value
-    else:
-        fmt, mode = value, "stochastic"
-    if isinstance(fmt, dict):
-        fmt = deserialize_format(fmt, name)
-    check_format(fmt, name)
-    check_rounding(mode, f"{name}[1] (rounding)")
-    return (fmt, mode)
-
-
-def _serialize_quantizer(quantizer):
-    if quantizer is None:
-        return None
-    return {"format": serialize_format(quantizer[0]), "rounding": quantizer[1]}
+        check_rounding(mode, f"{name}[1] (rounding)")
+        value = Quantizer(deserialize_format(fmt, name), mode)
+    return quantizers.as_quantizer(
+        value, name, DEFAULT_ROUNDING, allowed=formats.QUANTIZE_FORMATS
+    )
 
 
 def _read(variable):
@@ -90,7 +78,7 @@ def _read(variable):
     return tf.convert_to_tensor(variable)
 
 
-def _quantize_sparse(gradient, fmt, mode, seed):
+def _quantize_sparse(gradient, quantize_values):
     """Q of an `IndexedSlices` gradient as if it were dense.
 
     Duplicate indices are summed first; every block maximum over the dense
@@ -101,13 +89,11 @@ def _quantize_sparse(gradient, fmt, mode, seed):
     values = tf.math.unsorted_segment_sum(
         gradient.values, position, tf.shape(unique)[0]
     )
-    return tf.IndexedSlices(
-        quantize(values, fmt, mode, seed), unique, gradient.dense_shape
-    )
+    return tf.IndexedSlices(quantize_values(values), unique, gradient.dense_shape)
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
+class LowPrecision(WrapperOptimizer):
     """Low-precision training with any Keras optimizer (SWALP / QPyTorch OptimLP).
 
     Wraps `optimizer` and quantizes, at every step and for every variable,
@@ -167,9 +153,10 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     save/load: `iterations` and the seed are saved.
 
     Notation:
-        `Q_X` is `tf_lowprec.ops.quantize(., format, rounding, seed)` with
-        the `(format, rounding)` pair given for `X`; `g` is the gradient with
-        respect to the model variable `w`.
+        `Q_X` is the `tf_lowprec.quantizers.Quantizer` given for `X`, drawing
+        (for stochastic rounding) from `stream_seed(seed, iterations,
+        variable index, stream of X)`; `g` is the gradient with respect to
+        the model variable `w`.
 
     Args:
         optimizer: the inner `keras.optimizers.Optimizer` (not yet built);
@@ -177,18 +164,22 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
             tf_lowprec optimizers, ...). Wrappers such as
             `LossScaleOptimizer` cannot be wrapped (wrap `LowPrecision` in
             them instead).
-        weight_quantizer: format of the weights the model uses, or `None`.
-        gradient_quantizer: format of the gradients, or `None`.
-        momentum_quantizer: format of the optimizer's state slots, or `None`.
-        accumulator_quantizer: format of the accumulator, or `None`.
+        weight_quantizer: quantizer of the weights the model uses, or `None`.
+        gradient_quantizer: quantizer of the gradients, or `None`.
+        momentum_quantizer: quantizer of the optimizer's state slots, or
+            `None`.
+        accumulator_quantizer: quantizer of the accumulator, or `None`.
         seed: int in `[0, 2^31)`, the stochastic-rounding seed; `None` draws
             one (from Python's `random`, so `keras.utils.set_random_seed`
             makes it reproducible). Defaults to `None`.
         name: string. Defaults to `"low_precision"`.
 
-    Each quantizer is a `tf_lowprec.formats` format (rounded
-    stochastically) or a `(format, rounding)` pair with rounding
-    `"nearest"` or `"stochastic"`.
+    Each quantizer is a `tf_lowprec.quantizers.Quantizer`, or a bare
+    `tf_lowprec.formats` format, which becomes `Quantizer(format,
+    "stochastic")` (the documented default here: unbiased). A quantizer's
+    own `seed`, if set, replaces this optimizer's `seed` for its draws. The
+    former `(format, rounding)` pairs still work (deprecated for one
+    release).
 
     Sparse gradients (`tf.IndexedSlices`): duplicate indices are summed and
     the touched rows quantized on the grid the dense gradient would have;
@@ -197,7 +188,8 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     Example:
 
     ```python
-    bfp8 = tf_lowprec.formats.BlockFloatingPoint(8, axis=-1)  # per output channel
+    bfp8 = tf_lowprec.quantizers.Quantizer(
+        tf_lowprec.formats.BlockFloatingPoint(8, axis=-1), "stochastic")  # per output channel
     optimizer = tf_lowprec.optimizers.LowPrecision(
         keras.optimizers.SGD(0.05, momentum=0.9),
         weight_quantizer=bfp8, gradient_quantizer=bfp8,
@@ -205,7 +197,7 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     model.compile(optimizer=optimizer, loss=..., metrics=["accuracy"])
     ```
 
-    `tf_lowprec.optimizers.swalp` builds the paper's whole setup.
+    `tf_lowprec.recipes.swalp` builds the paper's whole setup.
 
     References:
         - [Yang, Zhang, Wang, De Sa, "SWALP: Stochastic Weight Averaging in
@@ -227,19 +219,8 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
-        if kwargs:
-            raise ValueError(
-                "LowPrecision takes no base optimizer arguments (set learning "
-                "rate, clipping, weight decay, EMA, ... on the inner "
-                f"optimizer). Received: {sorted(kwargs)}"
-            )
-        if isinstance(optimizer, dict):
-            optimizer = keras.optimizers.deserialize(optimizer)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "`optimizer` must be a keras.optimizers.Optimizer. "
-                f"Received: optimizer={optimizer!r}"
-            )
+        super().__init__(optimizer, name=name, default_name="low_precision", **kwargs)
+        optimizer = self.inner_optimizer
         if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
             raise ValueError(
                 "`optimizer` must define its own per-variable `update_step`; "
@@ -250,8 +231,6 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         seed = validation.seed(seed)
         if seed is None:
             seed = random.randrange(validation.SEED_LIMIT)
-        super().__init__(learning_rate=0.0, name=name or "low_precision")
-        self.inner_optimizer = optimizer
         self.weight_quantizer = as_quantizer(weight_quantizer, "weight_quantizer")
         self.gradient_quantizer = as_quantizer(gradient_quantizer, "gradient_quantizer")
         self.momentum_quantizer = as_quantizer(momentum_quantizer, "momentum_quantizer")
@@ -274,7 +253,7 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         if self.weight_quantizer is None:
             return False
         acc = self.accumulator_quantizer
-        return acc is None or acc[0] != self.weight_quantizer[0]
+        return acc is None or acc.format != self.weight_quantizer.format
 
     def build(self, var_list):
         """Builds the accumulators (if any) and the inner optimizer on them."""
@@ -366,20 +345,12 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
 
     # ----------------------------------------------------------------- update
 
-    def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables."
-                )
-            with keras.name_scope(self.name, caller=self):
-                self.build(list(trainable_variables))
+    def _apply_inner(self, grads, trainable_variables):
         if trainable_variables is None:
             targets = list(self._refs.targets)
         else:
             targets = [
-                self._refs.targets[self._get_variable_index(v)] for v in trainable_variables
+                self._refs.targets[self._variable_index(v)] for v in trainable_variables
             ]
         self.inner_optimizer.apply(grads, targets)
 
@@ -404,13 +375,18 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         inner._tf_lowprec_low_precision_hook = True
 
     def _q(self, x, quantizer, index, stream):
-        fmt, mode = quantizer
-        seed = None
-        if mode == "stochastic":
-            seed = rounding_seed(self.seed, self.inner_optimizer.iterations, index, stream)
+        def q(values):
+            return quantizer(
+                values,
+                step=self.inner_optimizer.iterations,
+                index=index,
+                stream=stream,
+                seed=self.seed,
+            )
+
         if isinstance(x, tf.IndexedSlices):
-            return _quantize_sparse(x, fmt, mode, seed)
-        return quantize(x, fmt, mode, seed)
+            return _quantize_sparse(x, q)
+        return q(x)
 
     def _quantized_update(self, update_step, gradient, variable, learning_rate):
         inner = self.inner_optimizer
@@ -449,20 +425,9 @@ class LowPrecision(InnerOptimizerDelegation, keras.optimizers.Optimizer):
 
     # ---------------------------------------------------------------- config
 
-    def get_config(self):
-        config = {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "seed": self.seed,
-        }
+    def _wrapper_config(self):
+        config = {"seed": self.seed}
         for name in _QUANTIZERS:
-            config[name] = _serialize_quantizer(getattr(self, name))
+            quantizer = getattr(self, name)
+            config[name] = None if quantizer is None else quantizer.get_config()
         return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)

@@ -17,11 +17,12 @@ References:
 import keras
 import tensorflow as tf
 
-from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
+from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class SWA(InnerOptimizerDelegation, keras.optimizers.Optimizer):
+class SWA(WrapperOptimizer):
     """Any Keras optimizer plus a saved, float32 running average of the weights.
 
     The wrapped optimizer does all the training; this wrapper only adds the
@@ -56,20 +57,7 @@ class SWA(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, name=None, **kwargs):
-        if kwargs:
-            raise ValueError(
-                "SWA takes no base optimizer arguments (set them on the inner "
-                f"optimizer). Received: {sorted(kwargs)}"
-            )
-        if isinstance(optimizer, dict):
-            optimizer = keras.optimizers.deserialize(optimizer)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "`optimizer` must be a keras.optimizers.Optimizer. "
-                f"Received: optimizer={optimizer!r}"
-            )
-        super().__init__(learning_rate=0.0, name=name or "swa")
-        self.inner_optimizer = optimizer
+        super().__init__(optimizer, name=name, default_name="swa", **kwargs)
 
     def build(self, var_list):
         """Creates the averages (float32) and the counter; builds the inner optimizer."""
@@ -122,34 +110,6 @@ class SWA(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         """Writes the averages into the model variables (no BatchNorm update)."""
         for average, variable in zip(self._averages, self._refs.model_variables):
             variable.assign(tf.cast(tf.convert_to_tensor(average.value), variable.dtype))
-
-    def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables."
-                )
-            with keras.name_scope(self.name, caller=self):
-                self.build(list(trainable_variables))
-        self.inner_optimizer.apply(grads, trainable_variables)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)
 
 
 def find_swa_optimizer(optimizer):

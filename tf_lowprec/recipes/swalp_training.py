@@ -45,6 +45,7 @@ from tf_lowprec.optimizers.low_precision import LowPrecision
 from tf_lowprec.recipes.activation_quantization import quantize_activations
 from tf_lowprec.training.lr_schedules import PaperPiecewise
 from tf_lowprec.optimizers.swa import SWA
+from tf_lowprec.quantizers import Quantizer
 from tf_lowprec.training.swa import StochasticWeightAveraging
 
 
@@ -97,7 +98,7 @@ def low_precision_sgd(
     momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0, high_open=True)
     validation.optimizer_common_args(weight_decay)
     fmt, _ = swalp_formats(word_length)
-    quantizer = (fmt, rounding)
+    quantizer = Quantizer(fmt, rounding)
     return LowPrecision(
         keras.optimizers.SGD(
             learning_rate=learning_rate,
