@@ -160,7 +160,7 @@ def test_example_script_runs_on_generated_cifar_files(tmp_path):
         "--epochs", "3", "--swa-start", "2", "--batch-size", "8",
         "--data-dir", str(data_dir), "--out", str(out), "--verbose", "0",
     ])  # fmt: skip
-    assert {r["run"] for r in rows} == {"fp-seed0", "lp-seed0"}
+    assert {(r["run"], r["seed"]) for r in rows} == {("fp", "0"), ("lp", "0")}
     assert len(rows) == 6
     for name in ("runs.csv", "summary.csv", "summary.md", "curves.png"):
         assert (out / name).stat().st_size > 0
