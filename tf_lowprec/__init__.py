@@ -15,6 +15,8 @@ Subpackages (all imported by `import tf_lowprec`):
   data        MNIST / Fashion-MNIST / CIFAR loaders (local files first).
   models      mlp, cnn, resnet18, vgg16 (Keras functional, logits out).
   distribute  model.fit under MultiWorkerMirroredStrategy, local clusters.
+  memory      report(model, optimizer): bytes of weights, optimizer state and
+              gradients per parameter (and in float32).
   experiments sweep and scaling runners, result files and plots.
 """
 
@@ -28,7 +30,7 @@ import sys
 # Keras-serializable class, so `keras.saving.load_model` finds them).
 _SUBPACKAGES = (
     "formats", "ops", "optimizers", "layers", "data", "models", "pruning",
-    "training", "recipes", "distribute", "experiments",
+    "training", "recipes", "distribute", "memory", "experiments",
 )
 # The console scripts parse their arguments before importing TensorFlow
 # (`tf-lowprec --help` answers at once); their subcommands import what they use.
