@@ -9,6 +9,7 @@ from keras import ops
 from tf_lowprec import validation
 from tf_lowprec.ops.prox import soft_threshold
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.slots import add_copy_slots
 
 
 @tf.function(jit_compile=True, autograph=False)
@@ -33,6 +34,12 @@ def _threshold(accumulator, variable, threshold, dtype):
     tf.raw_ops.AssignVariableOp(
         resource=variable, value=soft_threshold(acc, threshold)
     )
+
+
+def _to_preimage(accumulator, average, threshold):
+    value = tf.convert_to_tensor(average)
+    thr = tf.cast(threshold, value.dtype)
+    return accumulator.assign(value + thr * tf.sign(value))
 
 
 def _handle(variable):
@@ -112,11 +119,18 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
             all-reduced gradient is clipped, as on one device
             (`AggregatedClippingMixin`).
         use_ema, ema_momentum, ema_overwrite_frequency: Supported, but the
-            moving average of sparse iterates is not sparse.
+            moving average of sparse iterates is not sparse. An overwrite
+            with the average also moves the accumulator to a point that
+            thresholds to it, so training continues from the average.
+        overwrite_with_gradient: Variables flagged so (float8 scales and
+            amax histories after `model.quantize("float8")`) get no
+            accumulator and are overwritten with their gradient, as in Keras.
         loss_scale_factor: Supported; also works inside
             `keras.optimizers.LossScaleOptimizer` for mixed precision.
         gradient_accumulation_steps: Supported; `n` counts real updates.
-        name: String, name of the optimizer.
+        name: String, name of the optimizer; `None` gives the snake-case
+            class name, numbered from the second instance on (`grda`,
+            `grda_1`), as Keras names its own optimizers.
 
     Example:
 
@@ -152,7 +166,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="grda",
+        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
@@ -206,14 +220,29 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
             aggregation="only_first_replica",
             name="threshold",
         )
-        self._accumulators = self.add_optimizer_variables(
-            var_list, "accumulator"
-        )
-        # The accumulator starts at the weights. `init_scope` runs the copy
-        # once, eagerly, even when `build` is first called while tracing.
-        with tf.init_scope():
-            for accumulator, variable in zip(self._accumulators, var_list):
-                accumulator.assign(variable)
+        # The accumulator starts at the weights, also when `build` runs in
+        # the traced train function of a model built there (`slots`).
+        self._accumulators = add_copy_slots(self, var_list, "accumulator")
+
+    def _overwrite_model_variables_with_average_value(self, trainable_variables):
+        """EMA overwrite (`ema_overwrite_frequency`, end of `fit`) that lasts.
+
+        gRDA recomputes the weights from the accumulator at every step, so an
+        overwrite of the weights alone would be undone by the next step. The
+        accumulator is moved to the preimage of the average nearest to it,
+        `acc = avg + thr * sign(avg)`, for which `S_thr(acc) = avg`; training
+        then continues from the averaged weights.
+        """
+        super()._overwrite_model_variables_with_average_value(trainable_variables)
+        for variable, average in zip(
+            trainable_variables, self._model_variables_moving_average
+        ):
+            if average is None:
+                continue
+            accumulator = self._accumulators[self._get_variable_index(variable)]
+            self._distribution_strategy.extended.update(
+                accumulator.value, _to_preimage, args=(average.value, self._threshold.value)
+            )
 
     @property
     def threshold(self):

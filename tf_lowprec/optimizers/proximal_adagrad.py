@@ -102,7 +102,7 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="proximal_adagrad",
+        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)

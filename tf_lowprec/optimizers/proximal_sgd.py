@@ -88,7 +88,7 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="proximal_sgd",
+        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)

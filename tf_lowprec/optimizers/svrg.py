@@ -155,7 +155,9 @@ class SVRG(keras.optimizers.Optimizer):
             Not supported (`ValueError`): clipping would act on the
             difference of two gradients, per replica before aggregation, and
             accumulation would change what a step is.
-        name: String, name of the optimizer.
+        name: String, name of the optimizer; `None` gives the snake-case
+            class name, numbered from the second instance on (`grda`,
+            `grda_1`), as Keras names its own optimizers.
 
     Example:
 
@@ -193,7 +195,7 @@ class SVRG(keras.optimizers.Optimizer):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="svrg",
+        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
@@ -307,6 +309,8 @@ class SVRG(keras.optimizers.Optimizer):
         for variable, snapshot, full, gradient in zip(
             variables, self._snapshots, self._full_gradients, full_gradients
         ):
+            if snapshot is None:
+                continue  # `overwrite_with_gradient`: no SVRG state
             snapshot.assign(variable)
             full.assign(ops.cast(gradient, full.dtype))
         self._snapshot_iteration.assign(ops.cast(self.iterations, "int64"))
