@@ -237,10 +237,25 @@ def _backup_save(original):
     return save
 
 
+def _barrier(strategy):
+    """Returns once every worker has called it (an all-reduce of one number)."""
+    @tf.function
+    def all_reduce():
+        return strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+    all_reduce()
+
+
 def _backup_train_end(original):
     @functools.wraps(original)
     def train_end(self, logs=None):
-        if checkpoint_paths.is_chief(self.model.distribute_strategy):
+        strategy = self.model.distribute_strategy
+        if tf_trainer._collective_all_reduce_multi_worker(strategy):
+            # Nothing synchronises the workers after the last step: without
+            # this, the chief could delete the backup directory while a
+            # worker still writes its last temporary copy inside it.
+            _barrier(strategy)
+        if checkpoint_paths.is_chief(strategy):
             return original(self, logs)
         keep = self.delete_checkpoint
         self.delete_checkpoint = False  # the chief deletes its backup
