@@ -120,3 +120,55 @@ def test_mixed_precision_policy():
     assert layer.kernel.dtype == "float32"
     assert model(x[:2]).dtype == "bfloat16"
     assert np.isfinite(history.history["loss"][-1])
+
+
+def test_stochastic_layer_resumes_bit_identically_from_keras_file(tmp_path):
+    """Regression: the layer's seed-generator state was not saved, so a run
+    resumed from `.keras` repeated the first draws instead of continuing."""
+    from tf_lowprec.quantizers import Quantizer
+
+    x, y = classification_data()
+    x, y = x[:32], y[:32]
+    stochastic = Quantizer(BlockFloatingPoint(4, axis=None), "stochastic")
+
+    def make():
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8,)), QuantizedDense(
+            4, weight_quantizer=stochastic, output_quantizer=stochastic, error_quantizer=stochastic, seed=5)])
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        return model
+
+    straight = make()
+    straight.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    straight.save(tmp_path / "half.keras")
+    straight.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    resumed = keras.models.load_model(tmp_path / "half.keras")
+    assert resumed.layers[0].weight_quantizer == stochastic
+    resumed.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        straight.layers[0].seed_generator.state.numpy(), [5, 4]
+    )
+    np.testing.assert_array_equal(
+        resumed.layers[0].seed_generator.state.numpy(), [5, 4]
+    )
+
+
+def test_quantizer_keywords_equal_the_deprecated_format_keywords():
+    from tf_lowprec.quantizers import Quantizer
+
+    fx = FixedPoint(8, 4)
+    bfp = BlockFloatingPoint(6, axis=None)
+    old = QuantizedDense(3, weight_format=fx, error_format=bfp, rounding="stochastic", seed=2)
+    new = QuantizedDense(3, weight_quantizer=Quantizer(fx, "stochastic"),
+                         error_quantizer=Quantizer(bfp, "stochastic"), seed=2)
+    assert old.weight_quantizer == new.weight_quantizer and old.error_format == bfp
+    old.build((None, 8))
+    new.build((None, 8))
+    new.set_weights(old.get_weights())
+    np.testing.assert_array_equal(old(_x()), new(_x()))
+    with pytest.raises(ValueError, match="not both"):
+        QuantizedDense(3, weight_quantizer=fx, weight_format=fx)
+    with pytest.raises(ValueError, match="output_quantizer"):
+        QuantizedDense(3, output_quantizer="int8")

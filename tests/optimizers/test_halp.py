@@ -11,7 +11,7 @@ from tf_lowprec import optimizers
 from tf_lowprec.optimizers import HALP
 from tf_lowprec.optimizers import SVRG
 from tf_lowprec.optimizers.halp import offset_dtype
-from tf_lowprec.optimizers.halp import quantize_offset
+from tf_lowprec.ops.scaled_integer import scaled_integer_codes
 from tf_lowprec.optimizers.halp import scale_for
 from tf_lowprec.training import VarianceReduced
 
@@ -68,7 +68,7 @@ def test_quantizer_reference_vectors():
     # algorithms.md §2.2: delta = 0.01, b = 4, round to nearest; the clamp
     # is two's complement (+7 / -8).
     x = tf.constant([0.013, -0.013, 0.5, -0.5, 0.0049], tf.float64)
-    codes = quantize_offset(x, tf.constant(0.01, tf.float64), 4, "nearest")
+    codes = scaled_integer_codes(x, tf.constant(0.01, tf.float64), 4, "nearest")
     np.testing.assert_array_equal(codes.numpy(), [1, -1, 7, -8, 0])
     assert scale_for(5.0, 20.0, 8) == pytest.approx(0.0019685, abs=1e-7)
 
@@ -76,14 +76,14 @@ def test_quantizer_reference_vectors():
 def test_quantizer_zero_scale_gives_zero_codes_not_nan():
     x = tf.constant([0.3, -2.0, 0.0])
     for rounding in ("nearest", "stochastic"):
-        codes = quantize_offset(x, tf.constant(0.0), 8, rounding, tf.constant([1, 2]))
+        codes = scaled_integer_codes(x, tf.constant(0.0), 8, rounding, tf.constant([1, 2]))
         np.testing.assert_array_equal(codes.numpy(), [0, 0, 0])
 
 
 def test_stochastic_rounding_is_unbiased_and_on_neighbouring_codes():
     v = np.linspace(-3.0, 3.0, 13)
     x = tf.constant(np.repeat(v[None], 20000, axis=0) * 0.01, tf.float32)
-    codes = quantize_offset(x, tf.constant(0.01), 8, "stochastic", tf.constant([7, 11])).numpy()
+    codes = scaled_integer_codes(x, tf.constant(0.01), 8, "stochastic", tf.constant([7, 11])).numpy()
     assert np.all((codes == np.floor(v * 1.0 + 1e-6)) | (codes == np.ceil(v - 1e-6)) | (codes == np.round(v)))
     np.testing.assert_allclose(codes.mean(axis=0), v, atol=0.02)
 
@@ -236,3 +236,19 @@ def test_zero_gradient_tensor_in_float32_model_stays_finite():
     assert float(opt.scale(dead_kernel).numpy()) == 0.0
     np.testing.assert_array_equal(dead_kernel.numpy(), before)
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_offset_quantizer_is_the_same_grid_as_bits_and_rounding():
+    from tf_lowprec.formats import ScaledInteger
+    from tf_lowprec.quantizers import Quantizer
+
+    q = Quantizer(ScaledInteger(6), "nearest", seed=3)
+    a = HALP(0.1, T=3, offset_quantizer=q)
+    b = HALP(0.1, T=3, bits=6, rounding="nearest", seed=3)
+    assert a.offset_quantizer == b.offset_quantizer == q
+    assert (a.bits, a.rounding, a.seed) == (6, "nearest", 3)
+    assert HALP.from_config(a.get_config()).offset_quantizer == q
+    with pytest.raises(ValueError, match="not both"):
+        HALP(0.1, T=3, bits=4, offset_quantizer=q)
+    with pytest.raises(ValueError, match="offset_quantizer"):
+        HALP(0.1, T=3, offset_quantizer=6)

@@ -3,6 +3,10 @@
 import keras
 
 from tf_lowprec.layers.quantization_options import QuantizationOptions
+from tf_lowprec.layers.quantization_options import format_alias
+from tf_lowprec.layers.quantization_options import pop_format_aliases
+
+_POINTS = ("forward", "backward")
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -21,15 +25,20 @@ class Quantize(QuantizationOptions, keras.layers.Layer):
     Quantization applies in training and inference alike.
 
     Args:
-        forward_format: format of the activations, or `None`.
-        backward_format: format of the incoming gradient, or `None`.
-            Defaults to `None`.
-        rounding: forward rounding, `"nearest"` or `"stochastic"`.
-            Defaults to `"nearest"`.
-        backward_rounding: rounding of the gradient. Defaults to
+        forward_quantizer: quantizer of the activations (a
+            `tf_lowprec.quantizers.Quantizer`, or a format, rounded with
+            `rounding`), or `None`.
+        backward_quantizer: quantizer of the incoming gradient (or a format,
+            rounded with `backward_rounding`), or `None`. Defaults to `None`.
+        rounding: rounding of a bare forward format, `"nearest"` or
+            `"stochastic"`. Defaults to `"nearest"`.
+        backward_rounding: rounding of a bare backward format. Defaults to
             `"stochastic"` (unbiased, as SWALP).
         seed: int or `None`, seeds the layer's `keras.random.SeedGenerator`
-            (a new draw every call). Defaults to `None`.
+            (a new draw every call; its state is saved with the layer).
+            Defaults to `None`.
+        forward_format, backward_format: deprecated aliases of the
+            quantizer arguments (a format, rounded as above).
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -50,28 +59,33 @@ class Quantize(QuantizationOptions, keras.layers.Layer):
 
     def __init__(
         self,
-        forward_format=None,
-        backward_format=None,
+        forward_quantizer=None,
+        backward_quantizer=None,
         rounding="nearest",
         backward_rounding="stochastic",
         seed=None,
         **kwargs,
     ):
+        aliases = pop_format_aliases(kwargs, _POINTS)
         super().__init__(**kwargs)
         self._init_quantization(
-            {"forward_format": forward_format, "backward_format": backward_format},
+            {"forward": forward_quantizer, "backward": backward_quantizer},
+            aliases,
             rounding,
             backward_rounding,
             seed,
-            backward=("backward_format",),
+            backward=("backward",),
         )
         self.supports_masking = True
         self.built = True
 
+    forward_format = format_alias("forward")
+    backward_format = format_alias("backward")
+
     def call(self, inputs, training=None):
         seed = self._draw_seed()
-        x = self._q(inputs, "forward_format", seed)
-        return self._q(x, "backward_format", seed)
+        x = self._q(inputs, "forward", seed)
+        return self._q(x, "backward", seed)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -4,11 +4,13 @@ import warnings
 
 import keras
 
+from tf_lowprec.formats import QUANTIZE_FORMATS
+from tf_lowprec.formats import deserialize_format
 from tf_lowprec.layers.int8.scheme import quantize_model_int8
-from tf_lowprec.layers.quantization_options import deserialize_format
 from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
 from tf_lowprec.layers.quantized_dense import QuantizedDense
-from tf_lowprec.ops.quantize import check_rounding
+from tf_lowprec.ops.rounding import check_rounding
+from tf_lowprec.quantizers import as_quantizer
 
 # Layer class name -> quantized replacement class.
 QUANTIZED_VERSIONS = {
@@ -18,12 +20,10 @@ QUANTIZED_VERSIONS = {
     "QuantizedConv2D": QuantizedConv2D,
 }
 
+_POINTS = ("weight", "input", "output", "error", "gradient")
 SPEC_KEYS = (
-    "weight_format",
-    "input_format",
-    "output_format",
-    "error_format",
-    "gradient_format",
+    *(f"{point}_quantizer" for point in _POINTS),
+    *(f"{point}_format" for point in _POINTS),  # older spelling
     "rounding",
     "backward_rounding",
     "seed",
@@ -45,8 +45,21 @@ def _check_spec(key, spec):
     for name, value in spec.items():
         if name.endswith("_format"):
             deserialize_format(value, name)
+        elif name.endswith("_quantizer"):
+            as_quantizer(value, name, allowed=QUANTIZE_FORMATS)
         elif name.endswith("rounding"):
             check_rounding(value, name)
+
+
+def _merge(layer_config, spec):
+    """`layer_config` updated with `spec`; a point set in `spec` (by either
+    keyword) replaces what the layer had for it."""
+    merged = dict(layer_config)
+    merged.update(spec)
+    for point in _POINTS:
+        if f"{point}_format" in spec:  # a bare format: the layer's default rounding
+            merged[f"{point}_quantizer"] = merged.pop(f"{point}_format")
+    return merged
 
 
 def quantize_model(model, config=None, scheme=None):
@@ -54,8 +67,10 @@ def quantize_model(model, config=None, scheme=None):
 
     `config` maps a layer name or a layer class name to a *spec*: a dict of
     `QuantizedDense`/`QuantizedConv2D` quantization arguments
-    (`weight_format`, `input_format`, `output_format`, `error_format`,
-    `gradient_format`, `rounding`, `backward_rounding`, `seed`). A layer
+    (`weight_quantizer`, `input_quantizer`, `output_quantizer`,
+    `error_quantizer`, `gradient_quantizer`, `rounding`,
+    `backward_rounding`, `seed`; `<point>_format: fmt` is the older
+    spelling of `<point>_quantizer: fmt`). A layer
     named in `config` uses that spec; otherwise a spec for its class name
     (`"Dense"`, `"Conv2D"`) applies. The layer is rebuilt as the quantized
     class from its own config plus the spec, and receives the original
@@ -85,10 +100,10 @@ def quantize_model(model, config=None, scheme=None):
     Example:
 
     ```python
-    bfp8 = tf_lowprec.formats.BlockFloatingPoint(8, axis=None)
+    bfp8 = tf_lowprec.quantizers.Quantizer(tf_lowprec.formats.BlockFloatingPoint(8, axis=None))
     qmodel = tf_lowprec.layers.quantize_model(model, {
-        "Conv2D": {"weight_format": bfp8, "output_format": bfp8},
-        "Dense": {"weight_format": bfp8},
+        "Conv2D": {"weight_quantizer": bfp8, "output_quantizer": bfp8},
+        "Dense": {"weight_quantizer": bfp8},
         "logits": {},          # the last layer by name: weights stay float
     })
     ```
@@ -124,9 +139,7 @@ def quantize_model(model, config=None, scheme=None):
                 stacklevel=3,
             )
             return layer.__class__.from_config(layer.get_config())
-        layer_config = layer.get_config()
-        layer_config.update(config[key])
-        return target.from_config(layer_config)
+        return target.from_config(_merge(layer.get_config(), config[key]))
 
     try:
         clone_kwargs = {"clone_function": clone}

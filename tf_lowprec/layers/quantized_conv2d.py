@@ -2,22 +2,15 @@
 
 import keras
 
-from tf_lowprec.layers.quantization_options import QuantizationOptions
+from tf_lowprec.layers.quantization_options import pop_format_aliases
+from tf_lowprec.layers.quantized_dense import POINTS
 from tf_lowprec.layers.quantized_dense import QUANTIZATION_ARGS_DOC
+from tf_lowprec.layers.quantized_dense import QuantizedKernelLayer
 from tf_lowprec.layers.quantized_dense import quantized_forward
-
-_FORMAT_NAMES = (
-    "input_format",
-    "weight_format",
-    "output_format",
-    "error_format",
-    "gradient_format",
-)
-_BACKWARD = ("error_format", "gradient_format")
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class QuantizedConv2D(QuantizationOptions, keras.layers.Conv2D):
+class QuantizedConv2D(QuantizedKernelLayer, keras.layers.Conv2D):
     """`keras.layers.Conv2D` with quantization-aware forward and backward passes.
 
     Takes every `keras.layers.Conv2D` argument, plus the quantization
@@ -30,8 +23,8 @@ class QuantizedConv2D(QuantizationOptions, keras.layers.Conv2D):
     ```python
     bfp8 = tf_lowprec.formats.BlockFloatingPoint(8, axis=-1)
     layer = tf_lowprec.layers.QuantizedConv2D(
-        32, 3, activation="relu", weight_format=bfp8,
-        output_format=tf_lowprec.formats.BlockFloatingPoint(8, axis=None))
+        32, 3, activation="relu", weight_quantizer=bfp8,
+        output_quantizer=tf_lowprec.formats.BlockFloatingPoint(8, axis=None))
     ```
     """
 
@@ -40,31 +33,21 @@ class QuantizedConv2D(QuantizationOptions, keras.layers.Conv2D):
         filters,
         kernel_size,
         *,
-        weight_format=None,
-        input_format=None,
-        output_format=None,
-        error_format=None,
-        gradient_format=None,
+        weight_quantizer=None,
+        input_quantizer=None,
+        output_quantizer=None,
+        error_quantizer=None,
+        gradient_quantizer=None,
         rounding="nearest",
         backward_rounding="stochastic",
         seed=None,
         **kwargs,
     ):
+        aliases = pop_format_aliases(kwargs, POINTS)
         super().__init__(filters, kernel_size, **kwargs)
-        values = dict(
-            input_format=input_format,
-            weight_format=weight_format,
-            output_format=output_format,
-            error_format=error_format,
-            gradient_format=gradient_format,
-        )
-        self._init_quantization(
-            {name: values[name] for name in _FORMAT_NAMES},
-            rounding,
-            backward_rounding,
-            seed,
-            backward=_BACKWARD,
-        )
+        values = dict(input=input_quantizer, weight=weight_quantizer, output=output_quantizer,
+                      error=error_quantizer, gradient=gradient_quantizer)  # fmt: skip
+        self._init_points(values, aliases, rounding, backward_rounding, seed)
 
     def bias_for_output(self, bias):
         if self.data_format == "channels_last":
@@ -75,11 +58,6 @@ class QuantizedConv2D(QuantizationOptions, keras.layers.Conv2D):
 
     def call(self, inputs, training=None):
         return quantized_forward(self, inputs, self.convolution_op)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._quantization_config())
-        return config
 
 
 QuantizedConv2D.__doc__ = QuantizedConv2D.__doc__.replace(

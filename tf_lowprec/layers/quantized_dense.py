@@ -3,66 +3,93 @@
 import keras
 
 from tf_lowprec.layers.quantization_options import QuantizationOptions
+from tf_lowprec.layers.quantization_options import format_alias
+from tf_lowprec.layers.quantization_options import pop_format_aliases
 
 QUANTIZATION_ARGS_DOC = """
-    Quantization points (each a `tf_lowprec.formats` format or `None`):
+    Quantization points (each a `tf_lowprec.quantizers.Quantizer` or `None`):
 
         x = Q_input(inputs)
         W, b = G(Q_weight(kernel)), G(Q_weight(bias))   # G acts on dL/dW, dL/db
         y = Q_output(activation(op(x, W) + b))
         dL/dy <- Q_error(dL/dy)                          # backward only
 
-    Forward quantizers (`input_format`, `weight_format`, `output_format`)
-    round with `rounding` and pass gradients straight through; backward ones
-    (`error_format` on the error arriving at the output, `gradient_format` on
-    the weight gradients) round with `backward_rounding`. The float weights
-    stay the trainable state (quantization-aware training); for SWALP-style
-    low-precision weight storage, quantize them in the optimizer instead.
+    Forward quantizers (`input_quantizer`, `weight_quantizer`,
+    `output_quantizer`) pass gradients straight through; backward ones
+    (`error_quantizer` on the error arriving at the output,
+    `gradient_quantizer` on the weight gradients) act on gradients. The
+    float weights stay the trainable state (quantization-aware training);
+    for SWALP-style low-precision weight storage, quantize them in the
+    optimizer instead.
 
     Args (quantization):
-        weight_format: format of the kernel and bias in the forward pass.
-        input_format: format of the layer input.
-        output_format: format of the output (after the activation).
-        error_format: format of the back-propagated error at the output.
-        gradient_format: format of the kernel and bias gradients.
-        rounding: forward rounding, `"nearest"` or `"stochastic"`.
-            Defaults to `"nearest"`.
-        backward_rounding: rounding of errors and gradients. Defaults to
-            `"stochastic"` (unbiased).
+        weight_quantizer: quantizer of the kernel and bias in the forward pass.
+        input_quantizer: quantizer of the layer input.
+        output_quantizer: quantizer of the output (after the activation).
+        error_quantizer: quantizer of the back-propagated error at the output.
+        gradient_quantizer: quantizer of the kernel and bias gradients.
+        rounding: rounding of a bare format given to a forward point,
+            `"nearest"` or `"stochastic"`. Defaults to `"nearest"`.
+        backward_rounding: rounding of a bare format given to a backward
+            point. Defaults to `"stochastic"` (unbiased).
         seed: int or `None`; seeds the layer's `keras.random.SeedGenerator`,
-            drawn once per call. Defaults to `None`.
+            drawn once per call (its state is saved with the layer).
+            Defaults to `None`.
+        weight_format, input_format, output_format, error_format,
+            gradient_format: deprecated aliases of the quantizer arguments
+            (a format, rounded with `rounding` / `backward_rounding`).
 
     After `model.quantize("int8")` Keras's own int8 path replaces this
     layer's call (deployment of a quantization-aware trained model).
 """
 
-_FORMAT_NAMES = (
-    "input_format",
-    "weight_format",
-    "output_format",
-    "error_format",
-    "gradient_format",
-)
-_BACKWARD = ("error_format", "gradient_format")
+# Quantization points in stream order (see `QuantizationOptions`).
+POINTS = ("input", "weight", "output", "error", "gradient")
+BACKWARD_POINTS = ("error", "gradient")
 
 
 def quantized_forward(layer, inputs, op):
     """Runs `op(x, kernel)` + bias + activation between the quantizers."""
     seed = layer._draw_seed()
-    x = layer._q(inputs, "input_format", seed)
-    kernel = layer._q(layer._q(layer.kernel, "weight_format", seed), "gradient_format", seed)
+    x = layer._q(inputs, "input", seed)
+    kernel = layer._q(layer._q(layer.kernel, "weight", seed), "gradient", seed)
     y = op(x, kernel)
     if layer.bias is not None:
-        bias = layer._q(layer._q(layer.bias, "weight_format", seed), "gradient_format", seed)
+        bias = layer._q(layer._q(layer.bias, "weight", seed), "gradient", seed)
         y = keras.ops.add(y, layer.bias_for_output(bias))
     if layer.activation is not None:
         y = layer.activation(y)
-    y = layer._q(y, "output_format", seed)
-    return layer._q(y, "error_format", seed)
+    y = layer._q(y, "output", seed)
+    return layer._q(y, "error", seed)
+
+
+class QuantizedKernelLayer(QuantizationOptions):
+    """Mixin of `QuantizedDense` / `QuantizedConv2D`: points, aliases, config."""
+
+    input_format = format_alias("input")
+    weight_format = format_alias("weight")
+    output_format = format_alias("output")
+    error_format = format_alias("error")
+    gradient_format = format_alias("gradient")
+
+    def _init_points(self, values, aliases, rounding, backward_rounding, seed):
+        self._init_quantization(
+            {point: values[point] for point in POINTS},
+            aliases,
+            rounding,
+            backward_rounding,
+            seed,
+            backward=BACKWARD_POINTS,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self._quantization_config())
+        return config
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class QuantizedDense(QuantizationOptions, keras.layers.Dense):
+class QuantizedDense(QuantizedKernelLayer, keras.layers.Dense):
     """`keras.layers.Dense` with quantization-aware forward and backward passes.
 
     Takes every `keras.layers.Dense` argument, plus the quantization
@@ -72,10 +99,11 @@ class QuantizedDense(QuantizationOptions, keras.layers.Dense):
     Example:
 
     ```python
-    fx8 = tf_lowprec.formats.FixedPoint(8, 6)
+    fx8 = tf_lowprec.quantizers.Quantizer(tf_lowprec.formats.FixedPoint(8, 6))
     layer = tf_lowprec.layers.QuantizedDense(
-        64, activation="relu", weight_format=fx8, output_format=fx8,
-        error_format=tf_lowprec.formats.BlockFloatingPoint(8, axis=None))
+        64, activation="relu", weight_quantizer=fx8, output_quantizer=fx8,
+        error_quantizer=tf_lowprec.quantizers.Quantizer(
+            tf_lowprec.formats.BlockFloatingPoint(8, axis=None), "stochastic"))
     ```
 
     References:
@@ -89,42 +117,27 @@ class QuantizedDense(QuantizationOptions, keras.layers.Dense):
         self,
         units,
         *,
-        weight_format=None,
-        input_format=None,
-        output_format=None,
-        error_format=None,
-        gradient_format=None,
+        weight_quantizer=None,
+        input_quantizer=None,
+        output_quantizer=None,
+        error_quantizer=None,
+        gradient_quantizer=None,
         rounding="nearest",
         backward_rounding="stochastic",
         seed=None,
         **kwargs,
     ):
+        aliases = pop_format_aliases(kwargs, POINTS)
         super().__init__(units, **kwargs)
-        values = dict(
-            input_format=input_format,
-            weight_format=weight_format,
-            output_format=output_format,
-            error_format=error_format,
-            gradient_format=gradient_format,
-        )
-        self._init_quantization(
-            {name: values[name] for name in _FORMAT_NAMES},
-            rounding,
-            backward_rounding,
-            seed,
-            backward=_BACKWARD,
-        )
+        values = dict(input=input_quantizer, weight=weight_quantizer, output=output_quantizer,
+                      error=error_quantizer, gradient=gradient_quantizer)  # fmt: skip
+        self._init_points(values, aliases, rounding, backward_rounding, seed)
 
     def bias_for_output(self, bias):
         return bias
 
     def call(self, inputs, training=None):
         return quantized_forward(self, inputs, keras.ops.matmul)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(self._quantization_config())
-        return config
 
 
 QuantizedDense.__doc__ = QuantizedDense.__doc__.replace(

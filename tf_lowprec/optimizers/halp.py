@@ -6,13 +6,15 @@ import random
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from tf_lowprec import validation
-from tf_lowprec.ops import rounding as rounding_lib
+from tf_lowprec.formats import ScaledInteger
+from tf_lowprec.ops.rounding import check_rounding
+from tf_lowprec.ops.scaled_integer import scaled_integer_codes
+from tf_lowprec.quantizers import Quantizer
+from tf_lowprec.quantizers import as_quantizer
 from tf_lowprec.optimizers.svrg import SVRG
 
-_ROUNDING = ("stochastic", "nearest")
 _DECAY_ON = ("weights", "offset")
 
 
@@ -28,36 +30,6 @@ def offset_dtype(bits):
 def scale_for(full_gradient_norm, mu, bits):
     """HALP's grid spacing `delta = ||g~|| / (mu * (2^(bits-1) - 1))`."""
     return full_gradient_norm / (mu * (2.0 ** (bits - 1) - 1.0))
-
-
-def quantize_offset(value, scale, bits, rounding="stochastic", seed=None):
-    """Integer codes `k = clamp(R(value / scale), -2^(b-1), 2^(b-1) - 1)`.
-
-    `R` is stochastic rounding `floor(v + u)`, `u ~ U[0, 1)` (unbiased), or
-    round-half-to-even. Where `scale <= 0` (a zero full gradient) the code is
-    0: the grid is the single point 0, and no NaN is produced.
-
-    Args:
-        value: float tensor (the real offset to store).
-        scale: float scalar `delta`, same dtype as `value`.
-        bits: code width, `2 <= bits <= 32`.
-        rounding: `"stochastic"` or `"nearest"`.
-        seed: for stochastic rounding, an integer tensor of shape `[2]`
-            (see `tf_lowprec.ops.rounding`).
-
-    Returns:
-        The codes as a float tensor of integers (cast them for storage).
-    """
-    positive = scale > 0
-    safe = tf.where(positive, scale, tf.ones_like(scale))
-    v = value / safe
-    if rounding == "stochastic":
-        k = rounding_lib.round_stochastic(v, seed)
-    else:
-        k = rounding_lib.round_nearest(v)
-    low = -(2.0 ** (bits - 1))
-    k = tf.clip_by_value(k, low, -low - 1.0)
-    return tf.where(positive, k, tf.zeros_like(k))
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,7 +58,7 @@ def _fused_step(bits, rounding, decay, dtype, code_dtype):
             direction = direction + wd * tf.cast(w, dtype)
         elif decay == "offset":
             direction = direction + wd * z
-        new = quantize_offset(z - lr * direction, delta, bits, rounding, seed)
+        new = scaled_integer_codes(z - lr * direction, delta, bits, rounding, seed)
         weights = tf.cast(tf.cast(center, dtype) + new * delta, out_dtype)
         return tf.cast(new, code_dtype), weights
 
@@ -138,7 +110,7 @@ class HALP(SVRG):
           its decay pulls `z` (not `w`) towards zero, a much weaker
           regulariser; `decay_on="offset"` reproduces that.
         * Stochastic rounding uses `floor(v + u)` with `u` from a counter-
-          based hash of (`seed`, step, tensor index): reproducible,
+          based hash of (`seed`, step, tensor index) (`stream_seed`): reproducible,
           identical on every replica under `tf.distribute`, and unchanged by
           a checkpoint/resume. `rounding="nearest"` is round-half-to-even
           (torchhalp's `biased=True` rounds halves up; ties have probability
@@ -183,6 +155,14 @@ class HALP(SVRG):
         clipnorm, clipvalue, global_clipnorm, gradient_accumulation_steps,
             use_ema: Not supported (`ValueError`).
         name: String, name of the optimizer.
+        offset_quantizer: Optional `tf_lowprec.quantizers.Quantizer` over a
+            `tf_lowprec.formats.ScaledInteger(bits)` format (or the bare
+            format, rounded stochastically): the offset grid in one object,
+            instead of `bits`/`rounding` (and `seed`, if it has one). The
+            scale is HALP's `delta`. Defaults to `None`.
+
+    Stochastic rounding draws from the package's seed-stream rule,
+    `tf_lowprec.quantizers.stream_seed(seed, iterations, tensor index, 0)`.
 
     Example:
 
@@ -226,6 +206,7 @@ class HALP(SVRG):
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
         name="halp",
+        offset_quantizer=None,
         **kwargs,
     ):
         mu = validation.positive_float(mu, "mu")
@@ -238,17 +219,27 @@ class HALP(SVRG):
                 "Argument `bits` must be an integer in [2, 32] (HALP needs at "
                 f"least one bit besides the sign). Received: bits={bits!r}"
             )
-        if rounding not in _ROUNDING:
-            raise ValueError(
-                f"Argument `rounding` must be one of {_ROUNDING}. "
-                f"Received: rounding={rounding!r}"
-            )
+        check_rounding(rounding, "rounding")
         if decay_on not in _DECAY_ON:
             raise ValueError(
                 f"Argument `decay_on` must be one of {_DECAY_ON}. "
                 f"Received: decay_on={decay_on!r}"
             )
         seed = validation.seed(seed)
+        offset_quantizer = as_quantizer(
+            offset_quantizer, "offset_quantizer", "stochastic", allowed=(ScaledInteger,)
+        )
+        if offset_quantizer is not None:
+            own = (offset_quantizer.format.bits, offset_quantizer.rounding)
+            if (bits, rounding) not in ((8, "stochastic"), own):
+                raise ValueError(
+                    "Pass the offset grid as `offset_quantizer` or as `bits`/`rounding`, "
+                    f"not both. Received: offset_quantizer={offset_quantizer!r}, "
+                    f"bits={bits!r}, rounding={rounding!r}"
+                )
+            bits, rounding = offset_quantizer.format.bits, offset_quantizer.rounding
+            if offset_quantizer.seed is not None:
+                seed = offset_quantizer.seed
         if seed is None:
             seed = random.randrange(validation.SEED_LIMIT)
         if use_ema:
@@ -273,10 +264,23 @@ class HALP(SVRG):
             **kwargs,
         )
         self.mu = float(mu)
-        self.bits = int(bits)
-        self.rounding = rounding
-        self.seed = int(seed)
+        self.offset_quantizer = Quantizer(ScaledInteger(int(bits)), rounding, int(seed))
         self.decay_on = decay_on
+
+    @property
+    def bits(self):
+        """Width of the offset codes (`offset_quantizer.format.bits`)."""
+        return self.offset_quantizer.format.bits
+
+    @property
+    def rounding(self):
+        """Rounding of the offset (`offset_quantizer.rounding`)."""
+        return self.offset_quantizer.rounding
+
+    @property
+    def seed(self):
+        """Stochastic-rounding seed (`offset_quantizer.seed`)."""
+        return self.offset_quantizer.seed
 
     def build(self, var_list):
         """Adds one integer offset and one float32 scale per variable.
@@ -353,12 +357,9 @@ class HALP(SVRG):
             decay = self.decay_on
         if isinstance(gradient, tf.IndexedSlices):
             gradient = tf.convert_to_tensor(gradient)
-        seed = rounding_lib.fold_in(
-            tf.stack(
-                [ops.cast(self.iterations, "int64"), tf.constant(self.seed, tf.int64)]
-            ),
-            index,
-        )
+        seed = self.offset_quantizer.draw_seed(step=self.iterations, index=index)
+        if seed is None:  # nearest rounding: the kernel ignores its seed
+            seed = tf.zeros([2], tf.uint32)
         step = _fused_step(self.bits, self.rounding, decay, dtype, offset.dtype)
         codes, weights = step(
             tf.convert_to_tensor(offset),
