@@ -18,7 +18,14 @@ import tensorflow as tf
 from keras.src.utils.naming import to_snake_case
 
 from tests.conformance import optimizer_table as table
-from tests.conformance.optimizer_table import CASES, REJECTS, difference, prepare, step
+from tests.conformance.optimizer_table import (
+    CASES,
+    REJECTS,
+    difference,
+    mark_known,
+    prepare,
+    step,
+)
 
 G1 = np.array([[0.3, -0.2], [0.1, 0.4]], "float32")
 G2 = np.array([[-0.1, 0.5], [0.2, -0.3]], "float32")
@@ -55,13 +62,6 @@ def rejected(case, **base):
                 case.make(**base)
             return True
     return False
-
-
-def mark_known(request, case, feature):
-    """Applies `xfail(strict=True)` for a listed bug in a file owned elsewhere."""
-    kind_reason = difference(case, feature)
-    if kind_reason is not None and kind_reason[0] == table.KNOWN_BUG:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=kind_reason[1]))
 
 
 pytestmark = pytest.mark.parametrize("case", CASES, ids=repr)
