@@ -123,10 +123,12 @@ class BlockwiseStates:
         return State(signed, codes=codes, absmax=absmax)
 
     def _kernel(self, variable, rule, states):
-        key = self._var_key(variable)
+        # One compiled kernel per shape and state layout (not per variable):
+        # variables of the same shape share a trace and an XLA compilation.
+        layout = tuple((s.eight_bit, s.signed) for s in states)
+        key = (tuple(variable.shape), layout)
         kernel = self._blockwise.kernels.get(key)
         if kernel is None:
-            layout = tuple((s.eight_bit, s.signed) for s in states)
             block_size = self.block_size
 
             def run(gradient, weight, scalars, stored):
