@@ -68,7 +68,12 @@ def _parameters(x, fmt):
     low, high = ranges.finite_range(x, axes)
     low = tf.minimum(low, 0.0)
     high = tf.maximum(high, 0.0)
-    scale = (high - low) * _reciprocal(2**fmt.bits - 1)
+    width = high - low  # overflows to inf only when the range spans > float32 max
+    scale = tf.where(
+        tf.math.is_finite(width),
+        width * _reciprocal(2**fmt.bits - 1),
+        high * _reciprocal(2**fmt.bits - 1) - low * _reciprocal(2**fmt.bits - 1),
+    )
     scale = tf.where(scale > 0.0, scale, 1.0)
     zero_point = tf.clip_by_value(
         tf.round(float(fmt.code_min) - low / scale),

@@ -62,8 +62,41 @@ def shape_key(x):
 
 
 def _run_in_float32(body, x, seed, *tensors):
-    q = body(tf.cast(x, tf.float32), seed, *tensors)
-    return tf.cast(q, x.dtype)
+    x32 = saturating_cast(x, tf.float32)
+    q = body(x32, seed, *tensors)
+    # Finite in, finite out: a kernel's rounding may step past the largest
+    # float32 (e.g. an affine range of 2 * max), and the cast back may
+    # overflow a narrower dtype (bfloat16's grid reaches 65536 > float16 max).
+    return saturating_cast(_saturate_where_finite(x32, q, tf.float32), x.dtype)
+
+
+def _saturate_where_finite(x, q, dtype):
+    """`q` clipped to `dtype`'s finite range where `x` is finite; else `q`.
+
+    Written with `where` rather than `clip_by_value`: min/max flush
+    subnormals to zero on CPU, and subnormal results must survive.
+    """
+    largest = tf.constant(_finite_max(dtype), q.dtype)
+    beyond = tf.math.is_finite(x) & (tf.abs(q) > largest)
+    return tf.where(beyond, tf.where(q > 0, largest, -largest), q)
+
+
+def _finite_max(dtype):
+    return float(tf.as_dtype(dtype).max)
+
+
+def saturating_cast(x, dtype):
+    """`tf.cast` that maps finite values beyond `dtype`'s range to its extremes.
+
+    A plain cast rounds them to +-inf (float64 1e300 -> float32 inf); here
+    they become `+-dtype.max`. NaN and +-inf are cast unchanged.
+    """
+    dtype = tf.as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if x.dtype.is_floating and _finite_max(x.dtype) > _finite_max(dtype):
+        x = _saturate_where_finite(x, x, dtype)
+    return tf.cast(x, dtype)
 
 
 def as_float_tensor(x, name="x"):

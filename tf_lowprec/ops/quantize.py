@@ -28,6 +28,10 @@ Conventions (all formats):
   format here); the result is cast back to the input dtype, which for
   float16/bfloat16 inputs rounds again if the format is finer than the
   dtype, and for float64 inputs means the input is first rounded to float32.
+  Both casts saturate (`kernel_runner.saturating_cast`): a finite value
+  beyond the target dtype's range becomes its largest finite value (float16's
+  65504 for a bfloat16 grid point of 65536; float32's max for a float64
+  1e300), never inf.
 
 Format-specific definitions and the differences from QPyTorch and SWALP are
 in `fixed_point.py`, `block_floating_point.py`, `floating_point.py` and
