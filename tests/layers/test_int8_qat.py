@@ -14,8 +14,12 @@ import pytest
 import tensorflow as tf
 
 from tf_lowprec.layers import quantize_model
-from tf_lowprec.layers.int8 import ActivationQuantizer, Int8Fused, activation_quantizers
-from tf_lowprec.layers.int8 import fake_quant
+from tf_lowprec.layers.int8 import (
+    ActivationQuantizer,
+    Int8Fused,
+    activation_quantizers,
+    fake_quant,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -36,9 +40,17 @@ def _random_batch_norm(channels, input_shape):
 
 LAYERS = {
     "conv2d": (lambda: keras.layers.Conv2D(6, 3, padding="same"), (2, 7, 7, 3), 6),
-    "depthwise": (lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2), (2, 7, 7, 3), 6),
+    "depthwise": (
+        lambda: keras.layers.DepthwiseConv2D(3, depth_multiplier=2),
+        (2, 7, 7, 3),
+        6,
+    ),
     "dense": (lambda: keras.layers.Dense(5), (4, 9), 5),
-    "conv1d": (lambda: keras.layers.Conv1D(4, 3, strides=2, use_bias=False), (2, 11, 3), 4),
+    "conv1d": (
+        lambda: keras.layers.Conv1D(4, 3, strides=2, use_bias=False),
+        (2, 11, 3),
+        4,
+    ),
 }
 
 
@@ -111,7 +123,9 @@ def test_activation_range_moving_average_then_frozen():
     assert quantizer.updates.numpy() == 2
 
 
-@pytest.mark.parametrize("low, high", [(-0.37, 2.9), (0.0, 6.0), (-4.1, -0.2), (0.13, 0.9)])
+@pytest.mark.parametrize(
+    "low, high", [(-0.37, 2.9), (0.0, 6.0), (-4.1, -0.2), (0.13, 0.9)]
+)
 def test_frozen_ranges_contain_zero_exactly(low, high):
     quantizer = ActivationQuantizer()
     quantizer(np.float32([[low, high]]), training=True)
@@ -122,7 +136,9 @@ def test_frozen_ranges_contain_zero_exactly(low, high):
     # TensorFlow's kernel agrees: 0 maps to exactly 0, the ends to the nudged ends.
     out = quantizer(np.float32([[0.0, -100.0, 100.0]]), training=False).numpy()
     assert out[0, 0] == 0.0
-    np.testing.assert_allclose(out[0, 1:], [nudged_min, nudged_max], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        out[0, 1:], [nudged_min, nudged_max], rtol=1e-6, atol=1e-7
+    )
 
 
 def _block_model():
@@ -207,7 +223,9 @@ def test_keras_save_load_mid_training_resumes_bit_identically(tmp_path):
         restored.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
     assert len(model.weights) == len(restored.weights)
     for before, after in zip(model.weights, restored.weights):
-        np.testing.assert_array_equal(before.numpy(), after.numpy(), err_msg=before.path)
+        np.testing.assert_array_equal(
+            before.numpy(), after.numpy(), err_msg=before.path
+        )
     np.testing.assert_array_equal(
         model.predict(x, verbose=0), restored.predict(x, verbose=0)
     )

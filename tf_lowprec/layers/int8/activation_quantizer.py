@@ -72,33 +72,36 @@ class ActivationQuantizer(keras.layers.Layer):
         self.range_max = scalar("range_max")
         self.updates = scalar("updates")
 
-    def call(self, inputs, training=None):
-        x = tf.cast(inputs, tf.float32)
-        if training:
-            flat = tf.stop_gradient(x)
-            batch_min = _cross_replica(
-                tf.minimum(tf.reduce_min(flat), 0.0), tf.reduce_min
-            )
-            batch_max = _cross_replica(
-                tf.maximum(tf.reduce_max(flat), 0.0), tf.reduce_max
-            )
-            first = tf.equal(self.updates, 0.0)
-            decay = self.ema_decay
-            new_min = tf.where(
-                first, batch_min, decay * self.range_min + (1 - decay) * batch_min
-            )
-            new_max = tf.where(
-                first, batch_max, decay * self.range_max + (1 - decay) * batch_max
-            )
-            self.range_min.assign(new_min)
-            self.range_max.assign(new_max)
-            self.updates.assign_add(1.0)
-            range_min, range_max = new_min, new_max
-        else:
-            range_min = tf.convert_to_tensor(self.range_min)
-            range_max = tf.convert_to_tensor(self.range_max)
-        outputs = fake_quant.quantize_activations(x, range_min, range_max)
+    def update(self, inputs):
+        """Training-time range update from the batch `inputs` (no quantization)."""
+        flat = tf.stop_gradient(tf.cast(inputs, tf.float32))
+        batch_min = _cross_replica(tf.minimum(tf.reduce_min(flat), 0.0), tf.reduce_min)
+        batch_max = _cross_replica(tf.maximum(tf.reduce_max(flat), 0.0), tf.reduce_max)
+        first = tf.equal(self.updates, 0.0)
+        decay = self.ema_decay
+        new_min = tf.where(
+            first, batch_min, decay * self.range_min + (1 - decay) * batch_min
+        )
+        new_max = tf.where(
+            first, batch_max, decay * self.range_max + (1 - decay) * batch_max
+        )
+        self.range_min.assign(new_min)
+        self.range_max.assign(new_max)
+        self.updates.assign_add(1.0)
+
+    def fake_quantize(self, inputs):
+        """FakeQuant of `inputs` to the current range (no update)."""
+        outputs = fake_quant.quantize_activations(
+            tf.cast(inputs, tf.float32),
+            tf.convert_to_tensor(self.range_min),
+            tf.convert_to_tensor(self.range_max),
+        )
         return tf.cast(outputs, inputs.dtype)
+
+    def call(self, inputs, training=None):
+        if training:
+            self.update(inputs)
+        return self.fake_quantize(inputs)
 
     def compute_output_shape(self, input_shape):
         return input_shape

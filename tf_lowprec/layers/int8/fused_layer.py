@@ -44,11 +44,20 @@ class Int8Fused(keras.layers.Layer):
         activation: `"linear"`, `"relu"` or `"relu6"`, applied before the
             output quantization.
         ema_decay: decay of the output range's moving averages.
+        quantize_output: False when the only reader requantizes the output
+            itself (a Concatenate: TFLite writes the kernel's output
+            straight onto the concatenation's grid).
         **kwargs: base `keras.layers.Layer` arguments.
     """
 
     def __init__(
-        self, layer, batch_norm=None, activation="linear", ema_decay=0.999, **kwargs
+        self,
+        layer,
+        batch_norm=None,
+        activation="linear",
+        ema_decay=0.999,
+        quantize_output=True,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         if isinstance(layer, dict):
@@ -77,7 +86,12 @@ class Int8Fused(keras.layers.Layer):
         self.batch_norm = batch_norm
         self.activation = activation
         self.ema_decay = ema_decay
-        self.output_quantizer = ActivationQuantizer(ema_decay, name="output_quantizer")
+        self.quantize_output = bool(quantize_output)
+        self.output_quantizer = (
+            ActivationQuantizer(ema_decay, name="output_quantizer")
+            if quantize_output
+            else None
+        )
         self._depthwise = type(layer).__name__ == "DepthwiseConv2D"
 
     def build(self, input_shape):
@@ -87,7 +101,8 @@ class Int8Fused(keras.layers.Layer):
         output_shape = self.layer.compute_output_shape(input_shape)
         if self.batch_norm is not None and not self.batch_norm.built:
             self.batch_norm.build(output_shape)
-        self.output_quantizer.build(output_shape)
+        if self.output_quantizer is not None:
+            self.output_quantizer.build(output_shape)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)
@@ -203,6 +218,8 @@ class Int8Fused(keras.layers.Layer):
         activation = ACTIVATIONS[self.activation]
         if activation is not None:
             outputs = activation(outputs)
+        if self.output_quantizer is None:
+            return outputs
         return self.output_quantizer(outputs, training=training)
 
     def get_config(self):
@@ -215,6 +232,7 @@ class Int8Fused(keras.layers.Layer):
                 else keras.saving.serialize_keras_object(self.batch_norm),
                 "activation": self.activation,
                 "ema_decay": self.ema_decay,
+                "quantize_output": self.quantize_output,
             }
         )
         return config

@@ -8,9 +8,12 @@ The rewritten graph matches what the TFLite converter produces from it:
   following BatchNormalization (folded) and then a following ReLU/ReLU6
   (fused into the output range) when the intermediate tensor has no other
   reader; a `relu`/`relu6` `activation=` argument is fused the same way;
-* Add, Concatenate, average pooling, and a ReLU/ReLU6 or BatchNormalization
+* Add, average pooling, and a ReLU/ReLU6 or BatchNormalization
   that could not be fused, get their output requantized by an
   `ActivationQuantizer` (TFLite rescales their int8 inputs to that range);
+* Concatenate becomes `Int8Concatenate` (inputs and output on one grid),
+  and a layer read only by it writes straight onto that grid (see
+  `_quantize_after_concat`);
 * max pooling, Flatten, Reshape, zero padding and Dropout keep their
   input's grid (TFLite requires equal input and output scales there) and
   are copied unchanged;
@@ -23,11 +26,11 @@ import warnings
 import keras
 
 from tf_lowprec.layers.int8.activation_quantizer import ActivationQuantizer
+from tf_lowprec.layers.int8.concatenate import Int8Concatenate
 from tf_lowprec.layers.int8.fused_layer import LINEAR_LAYERS, Int8Fused
 
 REQUANTIZED = (
     "Add",
-    "Concatenate",
     "AveragePooling1D",
     "AveragePooling2D",
     "GlobalAveragePooling1D",
@@ -109,6 +112,16 @@ class _Graph:
                 if source is not None and source is not layer:
                     self.readers[source.name].append(layer)
         self.output_ids = {id(t) for t in keras.tree.flatten(model.outputs)}
+        self._producer = producer
+
+    def producers(self, layer):
+        """The layers whose outputs `layer` reads."""
+        found = []
+        for tensor in keras.tree.flatten(layer.input):
+            source = self._producer.get(id(tensor))
+            if source is not None and source is not layer and source not in found:
+                found.append(source)
+        return found
 
     def sole_reader(self, layer):
         """The only layer reading `layer`'s output (None if several, or a model output)."""
@@ -121,10 +134,11 @@ class _Graph:
 
 
 def _plan(model):
-    """Layer name -> action: ("fuse", bn, activation), ("absorbed",), ("requantize",),
-    ("copy",) or ("float", reason)."""
+    """Layer name -> action: ("fuse", bn, activation, quantize_output), ("absorbed",),
+    ("requantize",), ("concat",), ("copy",) or ("float", reason)."""
     graph = _Graph(model)
     plan = {}
+    head = {}  # absorbed layer name -> the layer it was fused into
     for layer in graph.layers:
         name = type(layer).__name__
         if layer.name in plan:
@@ -144,14 +158,42 @@ def _plan(model):
                 if reader is not None and _relu_kind(reader) is not None:
                     activation = _relu_kind(reader)
                     plan[reader.name] = ("absorbed",)
-            plan[layer.name] = ("fuse", batch_norm, activation)
+            plan[layer.name] = ("fuse", batch_norm, activation, True)
+            for absorbed in {batch_norm, last} - {None, layer}:
+                head[absorbed.name] = layer
+        elif name == "Concatenate":
+            plan[layer.name] = ("concat",)
         elif name in SAME_GRID:
             plan[layer.name] = ("copy",)
         elif name in REQUANTIZED or _relu_kind(layer) is not None:
             plan[layer.name] = ("requantize",)
         else:
             plan[layer.name] = ("float", "no int8 version")
+    _quantize_after_concat(graph, plan, head)
     return plan
+
+
+def _quantize_after_concat(graph, plan, head):
+    """Concatenate inputs read only by it are left on no grid of their own.
+
+    TFLite's CONCATENATION copies bytes: inputs and output share one scale.
+    As TFMOT does, a producer whose only reader is the concatenation skips
+    its own output quantization, so the kernel writes straight onto the
+    concatenation's grid (see `Int8Concatenate`); the converter does not
+    requantize one FakeQuant into another.
+    """
+    for layer in graph.layers:
+        if type(layer).__name__ != "Concatenate":
+            continue
+        for source in graph.producers(layer):
+            if graph.sole_reader(source) is not layer:
+                continue
+            owner = head.get(source.name, source)
+            action = plan[owner.name]
+            if action[0] == "fuse":
+                plan[owner.name] = action[:3] + (False,)
+            elif action[0] == "requantize":
+                plan[owner.name] = ("copy",)
 
 
 def _functional(model):
@@ -216,8 +258,11 @@ def quantize_model_int8(model, ema_decay=0.999):
                 else type(batch_norm).from_config(batch_norm.get_config()),
                 activation=action[2],
                 ema_decay=ema_decay,
+                quantize_output=action[3],
                 name=f"{layer.name}_int8",
             )
+        elif action[0] == "concat":
+            new = Int8Concatenate(ema_decay=ema_decay, **layer.get_config())
         else:
             new = type(layer).from_config(layer.get_config())
         pairs.append((layer, new))
@@ -264,6 +309,6 @@ def quantize_model_int8(model, ema_decay=0.999):
             batch_norm = plan[old.name][1]
             if batch_norm is not None:
                 new.batch_norm.set_weights(batch_norm.get_weights())
-        elif new.weights and plan[old.name][0] != "absorbed":
+        elif old.weights and plan[old.name][0] in ("copy", "requantize", "float"):
             new.set_weights(old.get_weights())
     return new_model
