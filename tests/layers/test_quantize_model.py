@@ -121,3 +121,24 @@ def test_subclassed_model_is_rejected():
     net(np.ones((1, 3), np.float32))
     with pytest.raises(ValueError, match="Sequential or functional"):
         quantize_model(net, {"Dense": {}})
+
+
+def test_nested_models_are_reached_and_wrapped_layers_named_in_one_warning():
+    """Issue 18: layers of nested models are rewritten; a Dense inside a
+    non-model container (here TimeDistributed) cannot be, and is named."""
+    block = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, name="nested_dense")], name="block")
+    inputs = keras.Input((2, 3))
+    h = keras.layers.TimeDistributed(keras.layers.Dense(3, name="wrapped_dense"), name="td")(inputs)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(3, name="top")(h)
+    model = keras.Model(inputs, block(h))
+    with pytest.warns(UserWarning) as record:
+        qmodel = quantize_model(model, {"Dense": {"weight_quantizer": FixedPoint(8, 4)}})
+    messages = [str(w.message) for w in record if "inside other layers" in str(w.message)]
+    assert len(messages) == 1 and "'wrapped_dense' (in 'td', TimeDistributed)" in messages[0]
+    assert "nested_dense" not in messages[0] and "top" not in messages[0]
+    quantized = {layer.name for layer in qmodel.layers[-1].layers if isinstance(layer, QuantizedDense)}
+    assert quantized == {"nested_dense"}
+    assert isinstance(qmodel.get_layer("top"), QuantizedDense)
+    x = np.random.default_rng(0).normal(size=(2, 2, 3)).astype(np.float32)
+    assert qmodel(x).shape == (2, 3)

@@ -2,13 +2,12 @@
 
 import warnings
 
-import keras
-
 from tf_lowprec.formats import QUANTIZE_FORMATS
 from tf_lowprec.formats import deserialize_format
 from tf_lowprec.layers.int8.scheme import quantize_model_int8
 from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
 from tf_lowprec.layers.quantized_dense import QuantizedDense
+from tf_lowprec.models import rewrite
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.quantizers import as_quantizer
 
@@ -81,8 +80,11 @@ def quantize_model(model, config=None, scheme=None):
     `BatchNormalization`), or that matches nothing in the model, leaves the
     model alone there and emits a `UserWarning`.
 
-    Works on Sequential and functional models (nested ones included), as
-    `keras.models.clone_model` does; subclassed models are rejected.
+    Works on Sequential and functional models (nested ones included;
+    `tf_lowprec.models.rewrite.rebuild`); subclassed models are rejected.
+    Matching layers it cannot reach, because they sit inside another layer
+    (a subclassed layer, `Bidirectional`, `MultiHeadAttention`, ...), are
+    named once in a `UserWarning`.
 
     With `scheme="int8"` (and no `config`) the model is instead rewritten
     for int8 quantization-aware training that exports to a full-integer
@@ -125,32 +127,23 @@ def quantize_model(model, config=None, scheme=None):
         _check_spec(key, spec)
     used = set()
 
-    def clone(layer):
+    def replace(layer):
         cls_name = type(layer).__name__
         key = layer.name if layer.name in config else cls_name
-        if key not in config or isinstance(layer, keras.Model):
-            return layer.__class__.from_config(layer.get_config())
+        if key not in config:
+            return None
         used.add(key)
         target = QUANTIZED_VERSIONS.get(cls_name)
         if target is None:
             warnings.warn(
                 f"quantize_model: layer {layer.name!r} ({cls_name}) has no "
                 f"quantized version; it is left unchanged (config key {key!r}).",
-                stacklevel=3,
+                stacklevel=4,
             )
-            return layer.__class__.from_config(layer.get_config())
+            return None
         return target.from_config(_merge(layer.get_config(), config[key]))
 
-    try:
-        clone_kwargs = {"clone_function": clone}
-        if not isinstance(model, keras.Sequential):
-            clone_kwargs["recursive"] = True
-        new_model = keras.models.clone_model(model, **clone_kwargs)
-    except ValueError as error:
-        raise ValueError(
-            "quantize_model needs a Sequential or functional model (subclassed "
-            f"models cannot be rebuilt). Received: model={model.name!r}: {error}"
-        ) from error
+    new_model = rewrite.rebuild(model, replace, what="quantize_model")
     for key in config:
         if key not in used:
             warnings.warn(
@@ -158,13 +151,10 @@ def quantize_model(model, config=None, scheme=None):
                 "class in the model; nothing was changed for it.",
                 stacklevel=2,
             )
-    old_weights = model.get_weights()
-    new_shapes = [tuple(w.shape) for w in new_model.weights]
-    if new_shapes != [tuple(w.shape) for w in old_weights]:
-        raise ValueError(
-            "quantize_model could not align the weights of the rebuilt model "
-            f"with the original (shapes {new_shapes} vs "
-            f"{[tuple(w.shape) for w in old_weights]})."
-        )
-    new_model.set_weights(old_weights)
+    rewrite.warn_unreachable(
+        model,
+        lambda layer: type(layer).__name__ in QUANTIZED_VERSIONS
+        and (layer.name in config or type(layer).__name__ in config),
+        "quantize_model",
+    )
     return new_model

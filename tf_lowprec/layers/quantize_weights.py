@@ -10,6 +10,7 @@ from tf_lowprec import validation
 from tf_lowprec.layers.integer_weights import IntegerConv2D
 from tf_lowprec.layers.integer_weights import IntegerDense
 from tf_lowprec.layers.integer_weights import check_storage_format
+from tf_lowprec.models import rewrite
 
 _INTEGER_VERSIONS = {"Dense": IntegerDense, "Conv2D": IntegerConv2D}
 
@@ -53,15 +54,6 @@ def _nbytes(variables):
     return int(sum(np.prod(v.shape, dtype=np.int64) * np.dtype(v.dtype).itemsize for v in variables))
 
 
-def _walk(model):
-    """Layers in a fixed order, descending into nested models."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _walk(layer)
-        else:
-            yield layer
-
-
 def quantize_weights(model, weight_format, layer_names=None):
     """Post-training quantization of Dense and Conv2D kernels to integers.
 
@@ -103,13 +95,10 @@ def quantize_weights(model, weight_format, layer_names=None):
     names = None if layer_names is None else validation.names(layer_names, "layer_names")
     chosen = set()
 
-    def clone(layer):
-        cls_name = type(layer).__name__
-        if isinstance(layer, keras.Model):
-            return layer.__class__.from_config(layer.get_config())
-        target = _INTEGER_VERSIONS.get(cls_name)
+    def replace(layer):
+        target = _INTEGER_VERSIONS.get(type(layer).__name__)
         if target is None or (names is not None and layer.name not in names):
-            return layer.__class__.from_config(layer.get_config())
+            return None
         chosen.add(layer.name)
         config = layer.get_config()
         for key in ("lora_rank", "lora_alpha", "quantization_config"):
@@ -117,26 +106,31 @@ def quantize_weights(model, weight_format, layer_names=None):
         config["weight_format"] = weight_format
         return target.from_config(config)
 
-    clone_kwargs = {"clone_function": clone}
-    if not isinstance(model, keras.Sequential):
-        clone_kwargs["recursive"] = True
-    new_model = keras.models.clone_model(model, **clone_kwargs)
-    if names is not None and names - chosen:
-        warnings.warn(
-            f"quantize_weights: {sorted(names - chosen)} are not Dense/Conv2D "
-            "layers of the model; left unchanged.",
-            stacklevel=2,
-        )
-    rows = []
-    for old, new in zip(_walk(model), _walk(new_model)):
-        if not old.weights:
-            continue
+    def copy_weights(old, new):
         if old.name in chosen:
             new.set_float_kernel(old.kernel)
             if old.bias is not None:
                 new.bias.assign(old.bias)
         else:
             new.set_weights(old.get_weights())
+
+    new_model = rewrite.rebuild(model, replace, copy_weights, what="quantize_weights")
+    if names is not None and names - chosen:
+        warnings.warn(
+            f"quantize_weights: {sorted(names - chosen)} are not Dense/Conv2D "
+            "layers of the model; left unchanged.",
+            stacklevel=2,
+        )
+    rewrite.warn_unreachable(
+        model,
+        lambda layer: type(layer).__name__ in _INTEGER_VERSIONS
+        and (names is None or layer.name in names),
+        "quantize_weights",
+    )
+    rows = []
+    for old, new in zip(rewrite.walk(model), rewrite.walk(new_model)):
+        if not old.weights:
+            continue
         rows.append(
             {
                 "name": old.name,

@@ -3,13 +3,13 @@
 import keras
 from keras import ops
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 
 def pruning_wrappers(model):
     """Every `PruningWrapper` in `model` (nested models included), in model order."""
-    return [layer for layer in _graph.walk(model) if isinstance(layer, PruningWrapper)]
+    return [layer for layer in rewrite.walk(model) if isinstance(layer, PruningWrapper)]
 
 
 def _attach(wrappers):

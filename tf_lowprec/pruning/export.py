@@ -19,7 +19,7 @@ import tempfile
 
 import keras
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 
@@ -75,7 +75,7 @@ def export_sizes(model, directory=None, tflite=True):
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
-    if any(isinstance(layer, PruningWrapper) for layer in _graph.walk(model)):
+    if any(isinstance(layer, PruningWrapper) for layer in rewrite.walk(model)):
         from tf_lowprec.pruning.strip import strip_pruning
 
         model = strip_pruning(model)

@@ -5,7 +5,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.filters import PruneFilters
 from tf_lowprec.pruning.flops import count_flops
 from tf_lowprec.pruning.wrapper import PruningWrapper
@@ -112,12 +112,12 @@ def _weights(layer):
 
 def _plan(model):
     """Kept output channels, new configs and weights for every layer."""
-    writers = _graph.producers(model)
+    writers = rewrite.producers(model)
     keep = {}  # layer name -> kept indices along the last axis (None: all)
     configs, weights, units = {}, {}, {}
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            if any(isinstance(inner, PruningWrapper) for inner in _graph.walk(layer)):
+            if any(isinstance(inner, PruningWrapper) for inner in rewrite.walk(layer)):
                 _fail(layer, "nested models with pruned layers are not supported")
             keep[layer.name] = None
             continue
@@ -236,7 +236,7 @@ def remove_pruned_filters(model):
     if not isinstance(model, keras.Model):
         raise ValueError(f"`model` must be a keras.Model. Received: model={model!r}")
     keep, configs, weights, units = _plan(model)
-    for name in _graph.output_layers(model):
+    for name in rewrite.output_layers(model):
         if keep.get(name) is not None:
             raise ValueError(
                 f"Layer {name!r} produces a model output but has removed units; "
@@ -255,7 +255,7 @@ def remove_pruned_filters(model):
         else:
             new.set_weights(old.get_weights())
 
-    small = _graph.rebuild(model, replace, copy_weights)
+    small = rewrite.rebuild(model, replace, copy_weights, what="remove_pruned_filters")
     dense = strip_pruning(model)
     return FilterRemoval(
         model=small,

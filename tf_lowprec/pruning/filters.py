@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning import masking
 from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
@@ -154,11 +154,11 @@ def prune_filters(model, pruning_schedule=None, layers=None):
     pruned = prune_filters(model, schedule)
     ```
     """
-    _graph.check_graph_model(model)
-    layers = _graph.check_layer_selection(model, layers)
-    readers = _graph.consumers(model)
-    writers = _graph.producers(model)
-    output_layers = _graph.output_layers(model)
+    rewrite.check_graph_model(model)
+    layers = rewrite.check_layer_selection(model, layers)
+    readers = rewrite.consumers(model)
+    writers = rewrite.producers(model)
+    output_layers = rewrite.output_layers(model)
 
     def chosen(layer):
         if not isinstance(layer, _LEADER_TYPES) or isinstance(layer, PruningWrapper):
@@ -169,9 +169,9 @@ def prune_filters(model, pruning_schedule=None, layers=None):
             return bool(layers(layer))
         return layer.name in layers
 
-    leaders = {layer.name for layer in _graph.walk(model) if chosen(layer)}
+    leaders = {layer.name for layer in rewrite.walk(model) if chosen(layer)}
     followers = {}
-    for layer in _graph.walk(model):
+    for layer in rewrite.walk(model):
         if isinstance(layer, keras.layers.BatchNormalization):
             sources = writers.get(layer.name, [])
             if len(sources) == 1 and sources[0] in leaders and len(readers[sources[0]]) == 1:
@@ -192,4 +192,4 @@ def prune_filters(model, pruning_schedule=None, layers=None):
         target = new.layer if wrapped_now else new
         target.set_weights(old.get_weights())
 
-    return _graph.rebuild(model, replace, copy_weights)
+    return rewrite.rebuild(model, replace, copy_weights, what="prune_filters")

@@ -5,7 +5,7 @@ import math
 
 import keras
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +102,7 @@ def count_flops(model):
         A `FlopsReport` (`.macs`, `.flops = 2 * macs`, `.layers`).
     """
     layers = {}
-    for layer in _graph.walk(model):
+    for layer in rewrite.walk(model):
         calls = len(getattr(layer, "_inbound_nodes", ()))
         try:
             shape = layer.output.shape

@@ -2,7 +2,7 @@
 
 import keras
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.masking import magnitude_mask
 from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
@@ -117,8 +117,8 @@ def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
     ```
     """
     if isinstance(to_prune, keras.Model):
-        _graph.check_graph_model(to_prune, "to_prune")
-        layers = _graph.check_layer_selection(to_prune, layers)
+        rewrite.check_graph_model(to_prune, "to_prune")
+        layers = rewrite.check_layer_selection(to_prune, layers)
 
         def replace(layer):
             if isinstance(layer, PruningWrapper) or not _selected(layer, layers):
@@ -132,7 +132,7 @@ def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
             target = new.layer if isinstance(new, PruneLowMagnitude) and old is not new else new
             target.set_weights(old.get_weights())
 
-        return _graph.rebuild(to_prune, replace, copy_weights)
+        return rewrite.rebuild(to_prune, replace, copy_weights, what="prune_low_magnitude")
     if isinstance(to_prune, keras.layers.Layer):
         return PruneLowMagnitude(to_prune, pruning_schedule)
     raise ValueError(

@@ -2,7 +2,7 @@
 
 import keras
 
-from tf_lowprec.pruning import _graph
+from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 
@@ -48,4 +48,4 @@ def strip_pruning(model):
         else:
             new.set_weights(old.get_weights())
 
-    return _graph.rebuild(model, replace, copy_weights)
+    return rewrite.rebuild(model, replace, copy_weights, what="strip_pruning")

@@ -13,6 +13,7 @@ Reference:
 import keras
 
 from tf_lowprec.layers.quantize_layer import Quantize
+from tf_lowprec.models import rewrite
 
 _ACTIVATION_LAYERS = (
     keras.layers.ReLU,
@@ -82,45 +83,10 @@ def quantize_activations(
             name=f"{name}_quantize",
         )
 
-    def fresh(layer):
-        return layer.__class__.from_config(layer.get_config())
+    def insert_after(layer):
+        if _is_activation(layer) and layer.name not in output_names:
+            return make_quantizer(layer.name)
+        return None
 
-    if isinstance(model, keras.Sequential):
-        layers = []
-        last = len(model.layers) - 1
-        for i, layer in enumerate(model.layers):
-            layers.append(fresh(layer))
-            if i != last and _is_activation(layer):
-                layers.append(make_quantizer(layer.name))
-        new_model = keras.Sequential(
-            [keras.Input(batch_shape=model.inputs[0].shape, dtype=model.inputs[0].dtype)] + layers,
-            name=model.name,
-        )
-    else:
-        output_names = set(getattr(model, "output_names", None) or [])
-
-        def call_function(layer, *args, **kwargs):
-            out = layer(*args, **kwargs)
-            if _is_activation(layer) and layer.name not in output_names:
-                out = make_quantizer(layer.name)(out)
-            return out
-
-        try:
-            new_model = keras.models.clone_model(
-                model, clone_function=fresh, call_function=call_function
-            )
-        except ValueError as error:
-            raise ValueError(
-                "quantize_activations needs a Sequential or functional model. "
-                f"Received: model={model.name!r}: {error}"
-            ) from error
-    old_weights = model.get_weights()
-    new_shapes = [tuple(w.shape) for w in new_model.weights]
-    if new_shapes != [tuple(w.shape) for w in old_weights]:
-        raise ValueError(
-            "quantize_activations could not align the weights of the rebuilt "
-            f"model with the original (shapes {new_shapes} vs "
-            f"{[tuple(w.shape) for w in old_weights]})."
-        )
-    new_model.set_weights(old_weights)
-    return new_model
+    output_names = set(getattr(model, "output_names", None) or [])
+    return rewrite.rebuild(model, insert_after=insert_after, what="quantize_activations")
