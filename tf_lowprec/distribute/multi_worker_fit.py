@@ -1,9 +1,9 @@
 """`model.fit` under `MultiWorkerMirroredStrategy` with Keras 3.15.
 
-Two gaps stand between Keras 3.15's `Model.fit` and synchronous multi-worker
-training (`tf.distribute.MultiWorkerMirroredStrategy`, MWMS):
+Three gaps stand between Keras 3.15's `Model.fit` and synchronous
+multi-worker training (`tf.distribute.MultiWorkerMirroredStrategy`, MWMS):
 
-1. **fit cannot start** (keras-team/keras#20585, open for Keras 3.15.1).
+1. **fit cannot start** (`symbolic_build`; keras-team/keras#20585, open for Keras 3.15.1).
    Before the first step, `TensorFlowTrainer._maybe_symbolic_build` takes
    the first distributed batch and calls
    `strategy.reduce("MEAN", batch, axis=None)` on it, only to read its
@@ -16,22 +16,35 @@ training (`tf.distribute.MultiWorkerMirroredStrategy`, MWMS):
    dtypes as the mean (every replica's batch has the per-replica shape), and
    no communication at all.
 
-2. **checkpoint files** Keras 3's `ModelCheckpoint` and `BackupAndRestore`
+2. **step logs** (`reduce_logs`): once it starts, every step's logs go
+   through `reduce_per_replica(..., "auto")`, whose multi-worker branch
+   calls `strategy.reduce("MEAN", value, axis=0)`: a mean over the
+   replicas *and* the first axis of each value, which fails for the scalar
+   loss ("Invalid reduction dimension 0 for input with 0 dimensions"). The
+   workaround averages over the replicas only (`axis=None`), which is what
+   the one-worker branch computes (`reduce_mean` of the stacked local
+   results over axis 0).
+
+3. **checkpoint files** (`checkpoint_paths`): Keras 3's `ModelCheckpoint` and `BackupAndRestore`
    make every worker write the same file, which races on a shared
    filesystem. TensorFlow's convention (`checkpoint_paths`): every worker
    saves, the chief to the real path, the others to a temporary directory
-   deleted right after; only the chief deletes the backup at the end;
-   restores read the chief's files.
+   deleted right after; only the chief deletes the backup at the end,
+   after a barrier (an all-reduce) so that no worker is still writing in
+   it; restores read the chief's files.
 
-`enable_multi_worker_fit()` installs both, once, before `fit`; the user code
+`enable_multi_worker_fit()` installs them, once, before `fit` (it does not
+initialise TensorFlow, so it may come before the strategy is created); the user code
 is otherwise the same as with `MirroredStrategy`. Each part is installed
 only if a probe finds the problem in the installed Keras (`needs_workaround`
 runs the original methods against stand-in objects: does the symbolic build
-send a distributed batch through `strategy.reduce`? does a non-chief worker's
-checkpoint land on the chief's path?), so the call becomes a no-op once
-Keras fixes them, and calling it again changes nothing. Only behaviour under
-a strategy changes: without one, or on the chief, the original methods run
-unchanged.
+send a distributed batch through `strategy.reduce`? are multi-worker logs
+reduced with an axis? does a non-chief worker's checkpoint land on the
+chief's path?), so the call becomes a no-op once Keras fixes them, and
+calling it again changes nothing. Without a strategy nothing changes (the
+tests check a patched `fit` bit for bit); under a one-process strategy the
+symbolic build reads replica 0's batch instead of the mean over replicas
+(same shapes and dtypes) and the rest runs Keras's code.
 
 Resuming: `keras.callbacks.BackupAndRestore(dir)` (default
 `save_freq="epoch"`) saves weights and optimizer state at every epoch end;
@@ -300,10 +313,12 @@ _PATCHES = (
 
 
 def needs_workaround():
-    """`{"symbolic_build": bool, "checkpoint_paths": bool}`: which gaps the installed Keras has.
+    """`{"symbolic_build": bool, "reduce_logs": bool, "checkpoint_paths": bool}`.
 
-    Probes the methods as they are now, so after `enable_multi_worker_fit()`
-    both are `False`.
+    Which gaps the installed Keras has (see the module doc). Probes the
+    methods as they are now, so after `enable_multi_worker_fit()` all are
+    `False`. Touches neither files outside a temporary directory nor
+    TensorFlow's runtime.
     """
     return {part: probe() for part, probe, _ in _PATCHES}
 

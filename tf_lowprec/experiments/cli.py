@@ -2,7 +2,7 @@
 
     tf-lowprec quickstart [--epochs 3 ...]   SGD vs GRDA on Fashion-MNIST
     tf-lowprec sweep --dataset mnist ...     optimizer x lr x loss sweep
-    tf-lowprec scale [--replicas 1,2,4 ...]  multi-replica scaling benchmark
+    tf-lowprec scale [--workers 1,2 ...]     multi-replica / multi-worker scaling benchmark
 
 Each subcommand is a module with `main(argv)`; `tf-lowprec <cmd> --help`
 shows its flags.
@@ -15,7 +15,8 @@ import sys
 COMMANDS = {
     "quickstart": ("tf_lowprec.quickstart", "SGD vs GRDA on Fashion-MNIST: table, CSV, PNG"),
     "sweep": ("tf_lowprec.experiments.sweep", "optimizer x learning rate x loss sweep: CSV, table, plots"),
-    "scale": ("tf_lowprec.experiments.scaling", "throughput vs replicas (MirroredStrategy)"),
+    "scale": ("tf_lowprec.experiments.scaling",
+              "throughput vs replicas (MirroredStrategy) or worker processes (--workers)"),
 }
 
 
