@@ -26,27 +26,30 @@ Writes `<out>/halp_step_time.csv` (every repeat),
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    add_arguments,
+    choices,
+    paired_summary,
+    save,
+    step_timer,
+    time_train_steps,
+)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from tf_lowprec import models  # noqa: E402
-from tf_lowprec.experiments.results_io import write_csv_atomic  # noqa: E402
-from tf_lowprec.optimizers import HALP, SVRG  # noqa: E402
-from tf_lowprec.training import FullGradient, VarianceReduced  # noqa: E402
+from tf_lowprec import models
+from tf_lowprec.optimizers import HALP, SVRG
+from tf_lowprec.training import FullGradient, VarianceReduced
 
 WORKLOADS = {
-    "cnn_56k": dict(build=lambda: models.cnn((28, 28, 1), 10, filters=(16, 32), dense_units=64),
-                    batch=128),
-    "mlp_1.3m": dict(build=lambda: models.mlp((28, 28, 1), 10, hidden_units=(1024, 512)),
-                     batch=64),
+    "cnn_56k": {"build": lambda: models.cnn((28, 28, 1), 10, filters=(16, 32), dense_units=64),
+                "batch": 128},
+    "mlp_1.3m": {"build": lambda: models.mlp((28, 28, 1), 10, hidden_units=(1024, 512)),
+                 "batch": 64},
 }
 OPTIMIZERS = {
     "sgd": (lambda: keras.optimizers.SGD(0.01), False),
@@ -75,14 +78,6 @@ def _compiled(workload, make_optimizer, variance_reduced, snapshot_data):
     return model
 
 
-def _time_steps(model, x, y, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_on_batch(x, y)
-    float(loss)
-    return (time.perf_counter() - start) / steps
-
-
 def measure(name, repeats, steps, warmup):
     workload = WORKLOADS[name]
     x, y = _batch(workload["batch"])
@@ -92,56 +87,34 @@ def measure(name, repeats, steps, warmup):
         opt: _compiled(workload, make, vr, snapshot_data)
         for opt, (make, vr) in OPTIMIZERS.items()
     }
-    params = compiled["sgd"].count_params()
-    for model in compiled.values():
-        _time_steps(model, x, y, warmup)
-    rows = []
-    names = list(compiled)
-    for repeat in range(repeats):
-        order = names[repeat % len(names):] + names[: repeat % len(names)]
-        for opt in order:
-            rows.append({
-                "workload": name, "optimizer": opt, "params": params,
-                "batch_size": workload["batch"], "repeat": repeat,
-                "seconds_per_step": _time_steps(compiled[opt], x, y, steps),
-            })
-    # One full-gradient pass (traced once first), per batch.
-    full = FullGradient(compiled["svrg"], snapshot_data)
+    info = {"workload": name, "batch_size": workload["batch"]}
+    rows = [{**info, **row} for row in time_train_steps(compiled, x, y, repeats, steps, warmup)]
+    # One full-gradient pass (traced by the warm-up call), per batch.
+    full = step_timer(FullGradient(compiled["svrg"], snapshot_data))
     full()
-    passes = []
-    for _ in range(max(3, repeats // 3)):
-        start = time.perf_counter()
-        full()
-        passes.append((time.perf_counter() - start) / FULL_PASS_BATCHES)
-    return rows, statistics.median(passes)
+    full_pass = statistics.median(full().seconds for _ in range(max(3, repeats // 3)))
+    return rows, full_pass / FULL_PASS_BATCHES
 
 
 def summarize(rows, full_pass):
     summary = []
     for workload in dict.fromkeys(r["workload"] for r in rows):
-        per_opt = {}
-        for r in rows:
-            if r["workload"] == workload:
-                per_opt.setdefault(r["optimizer"], {})[r["repeat"]] = r["seconds_per_step"]
-        med = {k: statistics.median(v.values()) for k, v in per_opt.items()}
-
-        def paired(a, b):
-            return statistics.median(per_opt[a][k] / per_opt[b][k] for k in per_opt[a])
-
-        first = next(r for r in rows if r["workload"] == workload)
+        rows_of = [r for r in rows if r["workload"] == workload]
+        vs_sgd = {r["variant"]: r for r in paired_summary(rows_of, "sgd")}
+        vs_svrg = {r["variant"]: r for r in paired_summary(rows_of, "svrg")}
+        med = {k: r["median_seconds"] for k, r in vs_sgd.items()}
+        first = rows_of[0]
         summary.append({
             "workload": workload, "params": first["params"], "batch_size": first["batch_size"],
-            "repeats": len(per_opt["sgd"]),
+            "repeats": vs_sgd["sgd"]["repeats"],
             "sgd_ms": 1e3 * med["sgd"], "svrg_ms": 1e3 * med["svrg"],
             "halp8_ms": 1e3 * med["halp8"],
-            "svrg_over_sgd": med["svrg"] / med["sgd"],
-            "halp_over_svrg": med["halp8"] / med["svrg"],
-            "paired_svrg_over_sgd": paired("svrg", "sgd"),
-            "paired_halp_over_svrg": paired("halp8", "svrg"),
+            "svrg_over_sgd": vs_sgd["svrg"]["ratio"],
+            "halp_over_svrg": vs_svrg["halp8"]["ratio"],
+            "paired_svrg_over_sgd": vs_sgd["svrg"]["paired_ratio"],
+            "paired_halp_over_svrg": vs_svrg["halp8"]["paired_ratio"],
             "full_pass_ms_per_batch": 1e3 * full_pass[workload],
             "full_pass_per_batch_over_sgd_step": full_pass[workload] / med["sgd"],
-            "device": f"CPU x{os.cpu_count()} ({platform.processor() or platform.machine()})",
-            "tensorflow": tf.__version__, "keras": keras.__version__,
         })
     return summary
 
@@ -157,7 +130,7 @@ def state_bytes(name):
     rows = []
     for bits in (2, 4, 8, 16):
         for opt_name, make in (("svrg", lambda: SVRG(0.01, T=10)),
-                               (f"halp{bits}", lambda: HALP(0.01, T=10, bits=bits))):
+                               (f"halp{bits}", lambda bits=bits: HALP(0.01, T=10, bits=bits))):
             if opt_name == "svrg" and bits != 8:
                 continue
             keras.utils.set_random_seed(0)
@@ -183,22 +156,17 @@ def state_bytes(name):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
+    add_arguments(parser, repeats=21, steps=10, warmup=5,
+                  out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
     rows, full_pass, memory = [], {}, []
-    for workload in args.workloads.split(","):
-        if workload not in WORKLOADS:
-            parser.error(f"--workloads: unknown {workload!r}; valid: {', '.join(WORKLOADS)}")
+    for workload in choices(parser, "--workloads", args.workloads, WORKLOADS):
         timed, full_pass[workload] = measure(workload, args.repeats, args.steps, args.warmup)
         rows += timed
         memory += state_bytes(workload)
     summary = summarize(rows, full_pass)
-    write_csv_atomic(os.path.join(args.out, "halp_step_time.csv"), rows)
-    write_csv_atomic(os.path.join(args.out, "halp_step_time_summary.csv"), summary)
-    write_csv_atomic(os.path.join(args.out, "halp_state_bytes.csv"), memory)
+    save(args.out, {"halp_step_time.csv": rows, "halp_step_time_summary.csv": summary,
+                    "halp_state_bytes.csv": memory})
     for r in summary:
         print(f"{r['workload']:>9}: SGD {r['sgd_ms']:.2f} ms, SVRG {r['svrg_ms']:.2f} ms "
               f"(x{r['svrg_over_sgd']:.2f} SGD, paired x{r['paired_svrg_over_sgd']:.2f}), "

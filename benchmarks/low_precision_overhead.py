@@ -31,28 +31,34 @@ load drifts on a shared machine). Writes `<out>/low_precision_overhead.csv`
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    add_arguments,
+    choices,
+    gather,
+    jit_modes,
+    paired_summary,
+    save,
+    time_train_steps,
+)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from tf_lowprec import models as model_zoo  # noqa: E402
-from tf_lowprec.experiments.results_io import write_csv_atomic  # noqa: E402
-from tf_lowprec.formats import BlockFloatingPoint  # noqa: E402
-from tf_lowprec.optimizers import LowPrecision  # noqa: E402
-from tf_lowprec.optimizers import low_precision_sgd  # noqa: E402
-from tf_lowprec.optimizers import quantize_activations  # noqa: E402
-from tf_lowprec.optimizers import swalp_formats  # noqa: E402
+from tf_lowprec import models as model_zoo
+from tf_lowprec.formats import BlockFloatingPoint
+from tf_lowprec.optimizers import (
+    LowPrecision,
+    low_precision_sgd,
+    quantize_activations,
+    swalp_formats,
+)
+from tf_lowprec.quantizers import Quantizer
 
 
 def _fp_accumulator():
-    bfp8 = (BlockFloatingPoint(8, axis=-1), "stochastic")
+    bfp8 = Quantizer(BlockFloatingPoint(8, axis=-1), "stochastic")
     return LowPrecision(
         keras.optimizers.SGD(0.05, momentum=0.9),
         weight_quantizer=bfp8, gradient_quantizer=bfp8, momentum_quantizer=bfp8, seed=0,
@@ -70,10 +76,7 @@ VARIANTS = {
 
 
 def _mlp():
-    inputs = keras.Input((784,))
-    x = keras.layers.Dense(1024, activation="relu")(inputs)
-    x = keras.layers.Dense(1024, activation="relu")(x)
-    return keras.Model(inputs, keras.layers.Dense(10)(x))
+    return model_zoo.mlp((784,), 10, hidden_units=(1024, 1024))
 
 
 WORKLOADS = {
@@ -96,14 +99,6 @@ def _compiled(build, weights, make_optimizer, activations, jit_compile):
     return model
 
 
-def _seconds_per_step(model, x, y, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_on_batch(x, y)
-    float(loss)  # wait for the last step
-    return (time.perf_counter() - start) / steps
-
-
 def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
     keras.utils.set_random_seed(0)
@@ -117,77 +112,29 @@ def measure(workload, jit_compile, repeats, steps, warmup):
         for name, (make, activations, workloads) in VARIANTS.items()
         if workload in workloads
     }
-    for model in models.values():
-        _seconds_per_step(model, x, y, warmup)
-    names, rows = list(models), []
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            rows.append({
-                "workload": workload, "jit_compile": jit_compile,
-                "optimizer": name, "repeat": repeat,
-                "params": models[name].count_params(), "batch_size": batch,
-                "seconds_per_step": _seconds_per_step(models[name], x, y, steps),
-            })  # fmt: skip
-    return rows
-
-
-def summarize(rows):
-    summary = []
-    for workload, jit in dict.fromkeys((r["workload"], r["jit_compile"]) for r in rows):
-        times = {}
-        for r in rows:
-            if (r["workload"], r["jit_compile"]) == (workload, jit):
-                times.setdefault(r["optimizer"], {})[r["repeat"]] = r["seconds_per_step"]
-        base = times["sgd"]
-        for name, ours in times.items():
-            if name == "sgd":
-                continue
-            summary.append({
-                "workload": workload, "jit_compile": jit,
-                "optimizer": name, "baseline": "sgd",
-                "repeats": len(ours),
-                "median_ms_per_step": 1e3 * statistics.median(ours.values()),
-                "baseline_median_ms_per_step": 1e3 * statistics.median(base.values()),
-                "ratio": statistics.median(ours.values()) / statistics.median(base.values()),
-                "median_paired_ratio": statistics.median(ours[k] / base[k] for k in ours),
-                "device": f"CPU x{os.cpu_count()} ({platform.processor() or platform.machine()})",
-                "tensorflow": tf.__version__, "keras": keras.__version__,
-            })  # fmt: skip
-    return summary
+    info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
+    rows = [{**info, **row} for row in time_train_steps(models, x, y, repeats, steps, warmup)]
+    summary = [{**info, **row} for row in paired_summary(rows, "sgd") if row["variant"] != "sgd"]
+    return rows, summary
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default="mlp,cnn")
-    parser.add_argument("--jit-compile", default="false,true",
-                        help="comma-separated subset of false,true")
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument(
-        "--out", default=os.path.join(os.path.dirname(__file__), "results")
-    )
+    add_arguments(parser, repeats=11, steps=10, warmup=3, jit_compile=True,
+                  out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
-    rows = []
-    for workload in args.workloads.split(","):
-        if workload not in WORKLOADS:
-            parser.error(
-                f"--workloads: unknown {workload!r}; valid: {', '.join(WORKLOADS)}"
-            )
-        for jit in args.jit_compile.split(","):
-            if jit not in ("false", "true"):
-                parser.error(f"--jit-compile: {jit!r} is not false or true")
-            rows += measure(workload, jit == "true", args.repeats, args.steps, args.warmup)
-    summary = summarize(rows)
-    write_csv_atomic(os.path.join(args.out, "low_precision_overhead_repeats.csv"), rows)
-    write_csv_atomic(os.path.join(args.out, "low_precision_overhead.csv"), summary)
+    rows, summary = gather(
+        measure(workload, jit, args.repeats, args.steps, args.warmup)
+        for workload in choices(parser, "--workloads", args.workloads, WORKLOADS)
+        for jit in jit_modes(parser, args.jit_compile))
+    save(args.out, {"low_precision_overhead_repeats.csv": rows,
+                    "low_precision_overhead.csv": summary})
     for row in summary:
         print(
-            f"{row['workload']:>4} xla={row['jit_compile']!s:5} {row['optimizer']:>15}: "
-            f"{row['median_ms_per_step']:7.2f} ms/step vs sgd "
-            f"{row['baseline_median_ms_per_step']:7.2f} -> x{row['ratio']:.3f} "
-            f"(paired median x{row['median_paired_ratio']:.3f})"
+            f"{row['workload']:>4} xla={row['jit_compile']!s:5} {row['variant']:>15}: "
+            f"{1e3 * row['median_seconds']:7.2f} ms/step vs sgd -> x{row['ratio']:.3f} "
+            f"(paired median x{row['paired_ratio']:.3f})"
         )
     return 0
 

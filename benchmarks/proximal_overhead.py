@@ -24,20 +24,23 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    add_arguments,
+    choices,
+    gather,
+    jit_modes,
+    paired_summary,
+    save,
+    time_train_steps,
+)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from tf_lowprec.experiments.results_io import write_csv_atomic  # noqa: E402
-from tf_lowprec.optimizers import ProximalAdagrad  # noqa: E402
-from tf_lowprec.optimizers import ProximalSGD  # noqa: E402
+from tf_lowprec import models
+from tf_lowprec.optimizers import ProximalAdagrad, ProximalSGD
 
 # optimizer -> (factory, its Keras baseline)
 OPTIMIZERS = {
@@ -49,10 +52,7 @@ OPTIMIZERS = {
 
 
 def _mlp():
-    inputs = keras.Input((784,))
-    x = keras.layers.Dense(1024, activation="relu")(inputs)
-    x = keras.layers.Dense(1024, activation="relu")(x)
-    return keras.Model(inputs, keras.layers.Dense(10)(x))
+    return models.mlp((784,), 10, hidden_units=(1024, 1024))
 
 
 def _embedding():
@@ -84,14 +84,6 @@ def _compiled(build, weights, make_optimizer, jit_compile):
     return model
 
 
-def _seconds_per_step(model, x, y, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        loss = model.train_on_batch(x, y)
-    float(loss)  # wait for the last step
-    return (time.perf_counter() - start) / steps
-
-
 def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
     keras.utils.set_random_seed(0)
@@ -100,81 +92,38 @@ def measure(workload, jit_compile, repeats, steps, warmup):
     x, batch = make_batch(rng)
     x = tf.constant(x)
     y = tf.constant(rng.integers(0, 10, batch).astype("int32"))
-    models = {
+    compiled = {
         name: _compiled(build, weights, make, jit_compile)
         for name, (make, _) in OPTIMIZERS.items()
     }
-    for model in models.values():
-        _seconds_per_step(model, x, y, warmup)
-    names, rows = list(models), []
-    for repeat in range(repeats):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            rows.append({
-                "workload": workload, "jit_compile": jit_compile,
-                "optimizer": name, "repeat": repeat,
-                "params": models[name].count_params(), "batch_size": batch,
-                "seconds_per_step": _seconds_per_step(models[name], x, y, steps),
-            })  # fmt: skip
-    return rows
-
-
-def summarize(rows):
+    info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
+    rows = [{**info, **row} for row in time_train_steps(compiled, x, y, repeats, steps, warmup)]
     summary = []
-    for workload, jit in dict.fromkeys((r["workload"], r["jit_compile"]) for r in rows):
-        times = {}
-        for r in rows:
-            if (r["workload"], r["jit_compile"]) == (workload, jit):
-                times.setdefault(r["optimizer"], {})[r["repeat"]] = r["seconds_per_step"]
-        for name, (_, baseline) in OPTIMIZERS.items():
-            if baseline is None:
-                continue
-            ours, base = times[name], times[baseline]
-            summary.append({
-                "workload": workload, "jit_compile": jit,
-                "optimizer": name, "baseline": baseline,
-                "repeats": len(ours),
-                "median_ms_per_step": 1e3 * statistics.median(ours.values()),
-                "baseline_median_ms_per_step": 1e3 * statistics.median(base.values()),
-                "ratio": statistics.median(ours.values()) / statistics.median(base.values()),
-                "median_paired_ratio": statistics.median(ours[k] / base[k] for k in ours),
-                "device": f"CPU x{os.cpu_count()} ({platform.processor() or platform.machine()})",
-                "tensorflow": tf.__version__, "keras": keras.__version__,
-            })  # fmt: skip
-    return summary
+    for name, (_, baseline) in OPTIMIZERS.items():
+        if baseline is None:
+            continue
+        pair = [r for r in rows if r["variant"] in (name, baseline)]
+        summary += [{**info, **row} for row in paired_summary(pair, baseline)
+                    if row["variant"] == name]
+    return rows, summary
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", default="mlp,embedding")
-    parser.add_argument("--jit-compile", default="false,true",
-                        help="comma-separated subset of false,true")
-    parser.add_argument("--repeats", type=int, default=11)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument(
-        "--out", default=os.path.join(os.path.dirname(__file__), "results")
-    )
+    add_arguments(parser, repeats=11, steps=10, warmup=3, jit_compile=True,
+                  out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
-    rows = []
-    for workload in args.workloads.split(","):
-        if workload not in WORKLOADS:
-            parser.error(
-                f"--workloads: unknown {workload!r}; valid: {', '.join(WORKLOADS)}"
-            )
-        for jit in args.jit_compile.split(","):
-            if jit not in ("false", "true"):
-                parser.error(f"--jit-compile: {jit!r} is not false or true")
-            rows += measure(workload, jit == "true", args.repeats, args.steps, args.warmup)
-    summary = summarize(rows)
-    write_csv_atomic(os.path.join(args.out, "proximal_overhead_repeats.csv"), rows)
-    write_csv_atomic(os.path.join(args.out, "proximal_overhead.csv"), summary)
+    rows, summary = gather(
+        measure(workload, jit, args.repeats, args.steps, args.warmup)
+        for workload in choices(parser, "--workloads", args.workloads, WORKLOADS)
+        for jit in jit_modes(parser, args.jit_compile))
+    save(args.out, {"proximal_overhead_repeats.csv": rows, "proximal_overhead.csv": summary})
     for row in summary:
         print(
-            f"{row['workload']:>9} xla={row['jit_compile']!s:5} {row['optimizer']:>16}: "
-            f"{row['median_ms_per_step']:7.2f} ms/step vs {row['baseline']} "
-            f"{row['baseline_median_ms_per_step']:7.2f} -> x{row['ratio']:.3f} "
-            f"(paired median x{row['median_paired_ratio']:.3f})"
+            f"{row['workload']:>9} xla={row['jit_compile']!s:5} {row['variant']:>16}: "
+            f"{1e3 * row['median_seconds']:7.2f} ms/step vs {row['baseline']} -> "
+            f"x{row['ratio']:.3f} (paired median x{row['paired_ratio']:.3f})"
         )
     return 0
 

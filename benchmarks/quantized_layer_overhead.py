@@ -11,10 +11,11 @@ Three variants per model:
     floating point, stochastic rounding everywhere (SWALP's setting).
 Each is compiled with SGD, both with Keras's default `jit_compile="auto"`
 (XLA for the whole step) and with `jit_compile=False`. A round times
-`--steps` calls of `train_on_batch` for every variant in alternating order;
-the table reports the median seconds per step over rounds and the ratio to
-the float model's median in the same mode (target <= 1.3), in wall-clock
-time and in process CPU time (less sensitive to other jobs on the machine).
+`--steps` calls of `train_on_batch` for every variant, the order rotated
+each round (`harness.interleave`); the table reports the median seconds per
+step over rounds, the ratio to the float model's median in the same mode
+(target <= 1.3) and the median paired ratio, in wall-clock time and in
+process CPU time (less sensitive to other jobs on the machine).
 
 Usage:
     nice python benchmarks/quantized_layer_overhead.py
@@ -22,19 +23,25 @@ Writes benchmarks/results/quantized_layer_overhead.csv.
 """
 
 import argparse
-import csv
 import os
 import pathlib
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
+from harness import (
+    describe,
+    environment,
+    interleave,
+    paired_summary,
+    train_step_timer,
+)
 
-from tf_lowprec import models  # noqa: E402
-from tf_lowprec.formats import BlockFloatingPoint  # noqa: E402
-from tf_lowprec.layers import quantize_model  # noqa: E402
+from tf_lowprec import models
+from tf_lowprec.experiments.results_io import write_csv_atomic
+from tf_lowprec.formats import BlockFloatingPoint
+from tf_lowprec.layers import quantize_model
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 TARGET = 1.3
@@ -57,19 +64,19 @@ def _variants():
     return {"float": None, "qat": qat, "swalp": swalp}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--output", default=str(RESULTS / "quantized_layer_overhead.csv"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     data = {
         "mlp": (rng.normal(size=(256, 784)).astype("float32"), rng.integers(0, 10, 256)),
         "cnn": (rng.normal(size=(128, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 128)),
     }
     builders = {"mlp": _mlp, "cnn": models.cnn}
-    runs = []
+    timers, groups = {}, {}
     for model_name, build in builders.items():
         keras.utils.set_random_seed(0)
         base = build()
@@ -83,47 +90,34 @@ def main():
                               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                               jit_compile=jit)
                 x, y = data[model_name]
-                for _ in range(3):
-                    model.train_on_batch(x, y)
-                runs.append({"model": model_name, "jit_compile": str(jit),
-                             "variant": variant, "keras_model": model, "x": x, "y": y,
-                             "times": [], "cpu_times": []})
-    for r in range(args.rounds):
-        order = runs if r % 2 == 0 else runs[::-1]
-        for run in order:
-            model, x, y = run["keras_model"], run["x"], run["y"]
-            start, cpu_start = time.perf_counter(), time.process_time()
-            for _ in range(args.steps):
-                model.train_on_batch(x, y)
-            run["times"].append((time.perf_counter() - start) / args.steps)
-            run["cpu_times"].append((time.process_time() - cpu_start) / args.steps)
+                train_step_timer(model, x, y, 3)()
+                key = f"{model_name} jit={jit} {variant}"
+                timers[key] = train_step_timer(model, x, y, args.steps)
+                groups[key] = (model_name, str(jit), variant)
+    rows = interleave(timers, args.rounds, warmup=0)
     table = []
-    for run in runs:
-        reference = next(
-            r for r in runs if r["model"] == run["model"]
-            and r["jit_compile"] == run["jit_compile"] and r["variant"] == "float")
-        median = float(np.median(run["times"]))
-        ratio = median / float(np.median(reference["times"]))
-        cpu = float(np.median(run["cpu_times"]))
-        cpu_ratio = cpu / float(np.median(reference["cpu_times"]))
-        table.append({"model": run["model"], "jit_compile": run["jit_compile"],
-                      "variant": run["variant"], "ms_per_step": round(1e3 * median, 2),
-                      "ratio_to_float": round(ratio, 3),
-                      "cpu_ms_per_step": round(1e3 * cpu, 2),
-                      "cpu_ratio_to_float": round(cpu_ratio, 3),
-                      "meets_target": "" if run["variant"] == "float" else
-                      ("yes" if ratio <= TARGET else "no")})
-    output = pathlib.Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    print(f"# {args.rounds} alternating rounds x {args.steps} steps, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    for group in dict.fromkeys(g[:2] for g in groups.values()):
+        keys = [k for k, g in groups.items() if g[:2] == group]
+        summary = paired_summary([r for r in rows if r["variant"] in keys],
+                                 baseline=f"{group[0]} jit={group[1]} float")
+        for row in summary:
+            model_name, jit, variant = groups[row["variant"]]
+            table.append({"model": model_name, "jit_compile": jit, "variant": variant,
+                          "ms_per_step": round(1e3 * row["median_seconds"], 2),
+                          "ratio_to_float": round(row["ratio"], 3),
+                          "paired_ratio_to_float": round(row["paired_ratio"], 3),
+                          "cpu_ms_per_step": round(1e3 * row["median_cpu_seconds"], 2),
+                          "cpu_ratio_to_float": round(row["cpu_ratio"], 3),
+                          "meets_target": "" if variant == "float" else
+                          ("yes" if row["ratio"] <= TARGET else "no")})
+    env = environment()
+    write_csv_atomic(args.output, [{**row, **env} for row in table])
+    print(describe(env))
+    print(f"# {args.rounds} interleaved rounds x {args.steps} steps")
     for row in table:
         print(f"{row['model']:<5}jit={row['jit_compile']:<6}{row['variant']:<7}"
               f"{row['ms_per_step']:>9.2f} ms/step  x{row['ratio_to_float']:.2f}"
+              f" (paired x{row['paired_ratio_to_float']:.2f})"
               f"   cpu {row['cpu_ms_per_step']:>8.2f} ms x{row['cpu_ratio_to_float']:.2f}"
               f"  {row['meets_target']}")
 

@@ -3,9 +3,10 @@
 Each quantizer reads a 16M-element float32 tensor and writes one, like the
 baseline: a plain elementwise multiply `x * 2` of the same tensor (TF's own
 multithreaded kernel, the memory-bandwidth bound). Every round times the
-baseline and every variant once, in alternating order; the table reports
-medians over rounds and each variant's ratio to the baseline's median
-(`ratio = t_multiply / t_quantize`, 1.0 = as fast as the multiply).
+baseline and every variant once, the order rotated each round
+(`harness.interleave`); the table reports medians over rounds, each
+variant's ratio to the baseline's median (`ratio = t_multiply /
+t_quantize`, 1.0 = as fast as the multiply) and the median paired ratio.
 Targets: nearest >= 0.5, stochastic >= 0.25. Process CPU time is reported
 as well (`cpu_ratio_to_multiply`), which is less sensitive to other jobs
 sharing the machine than wall-clock time.
@@ -22,22 +23,23 @@ Writes benchmarks/results/quantizer_throughput.csv and .png.
 """
 
 import argparse
-import csv
 import os
 import pathlib
-import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from harness import describe, environment, interleave, paired_summary, step_timer
 
-from tf_lowprec.formats import BlockFloatingPoint  # noqa: E402
-from tf_lowprec.formats import FixedPoint  # noqa: E402
-from tf_lowprec.formats import FloatingPoint  # noqa: E402
-from tf_lowprec.formats import IntegerAffine  # noqa: E402
-from tf_lowprec.ops import quantize  # noqa: E402
+from tf_lowprec.experiments.results_io import write_csv_atomic
+from tf_lowprec.formats import (
+    BlockFloatingPoint,
+    FixedPoint,
+    FloatingPoint,
+    IntegerAffine,
+)
+from tf_lowprec.ops import quantize
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 TARGET = {"nearest": 0.5, "stochastic": 0.25}
@@ -82,12 +84,12 @@ def _reference_variants(fmt):
     ]
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=16 * 1024 * 1024)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--output", default=str(RESULTS / "quantizer_throughput"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     rows = int(np.sqrt(args.size))
     shape = (rows, args.size // rows)
@@ -104,52 +106,39 @@ def main():
     for name, mode, fn in _reference_variants(FixedPoint(8, 4)):
         variants.append((name, mode, "reference", fn))
 
-    for _, _, _, fn in variants:  # compile and warm up
-        for _ in range(2):
-            fn(x).numpy()
-    times = [[] for _ in variants]
-    cpu_times = [[] for _ in variants]
-    for r in range(args.rounds):
-        order = range(len(variants)) if r % 2 == 0 else reversed(range(len(variants)))
-        for i in order:
-            start, cpu_start = time.perf_counter(), time.process_time()
-            variants[i][3](x).numpy()
-            times[i].append(time.perf_counter() - start)
-            cpu_times[i].append(time.process_time() - cpu_start)
-    base = float(np.median(times[0]))
-    cpu_base = float(np.median(cpu_times[0]))
+    names = [f"{name} [{mode}]" for name, mode, _, _ in variants]
+    timers = {key: step_timer(lambda fn=fn: fn(x)) for key, (_, _, _, fn) in zip(names, variants)}
+    rows = interleave(timers, args.rounds, warmup=2)  # the warm-up calls compile
+    summary = {r["variant"]: r for r in paired_summary(rows, baseline=names[0])}
 
     table = []
-    for (name, mode, kind, _), t, c in zip(variants, times, cpu_times):
-        median = float(np.median(t))
-        ratio = base / median
-        cpu_ratio = cpu_base / float(np.median(c))
+    for key, (name, mode, kind, _) in zip(names, variants):
+        row = summary[key]
+        ratio = 1.0 / row["ratio"]  # throughput relative to the multiply
         target = TARGET.get(mode) if kind == "quantize" else None
         table.append({
             "format": name,
             "rounding": mode,
             "kind": kind,
-            "median_ms": round(1e3 * median, 3),
-            "gb_per_s": round(nbytes / median / 1e9, 2),
+            "median_ms": round(1e3 * row["median_seconds"], 3),
+            "gb_per_s": round(nbytes / row["median_seconds"] / 1e9, 2),
             "ratio_to_multiply": round(ratio, 3),
-            "cpu_ms": round(1e3 * float(np.median(c)), 3),
-            "cpu_ratio_to_multiply": round(cpu_ratio, 3),
+            "paired_ratio_to_multiply": round(1.0 / row["paired_ratio"], 3),
+            "cpu_ms": round(1e3 * row["median_cpu_seconds"], 3),
+            "cpu_ratio_to_multiply": round(1.0 / row["cpu_ratio"], 3),
             "target_ratio": target if target is not None else "",
             "meets_target": ("yes" if ratio >= target else "no") if target else "",
         })
     output = pathlib.Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output.with_suffix(".csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
-    print(f"# {x.shape.num_elements()} float32, {args.rounds} alternating rounds, "
-          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"TF {tf.__version__}, load average {os.getloadavg()[0]:.1f}")
+    env = environment()
+    write_csv_atomic(str(output.with_suffix(".csv")), [{**row, **env} for row in table])
+    print(describe(env))
+    print(f"# {x.shape.num_elements()} float32, {args.rounds} interleaved rounds")
     for row in table:
         print(f"{row['format']:<66}{row['rounding']:<11}{row['median_ms']:>9.2f} ms"
               f"{row['gb_per_s']:>8.2f} GB/s  ratio {row['ratio_to_multiply']:.2f}"
-              f"  (cpu ratio {row['cpu_ratio_to_multiply']:.2f})  {row['meets_target']}")
+              f"  (paired {row['paired_ratio_to_multiply']:.2f}, cpu ratio "
+              f"{row['cpu_ratio_to_multiply']:.2f})  {row['meets_target']}")
     _plot(table, output.with_suffix(".png"))
 
 

@@ -5,9 +5,10 @@
 
 Needs the `[tfmot]` extra (tensorflow-model-optimization + tf-keras). TFMOT
 switches `tf.keras` to tf_keras for the whole process, so this script runs
-alone in its own interpreter (the comparison launches it with
-`--tfmot-python`, by default a venv that has the extra); it never shares a
-process with Keras 3 models. Only `tf_lowprec.data` (tf.data + numpy, no
+alone in its own interpreter (`pruning_comparison.py` and `pruning_timing.py`
+launch it with their `--tfmot-python`: a virtual environment with tf_lowprec
+and its `[tfmot]` extra installed, `pip install -e ".[tfmot]"`); it never
+shares a process with Keras 3 models. Only `tf_lowprec.data` (tf.data + numpy, no
 Keras) is imported from tf_lowprec, and the training batches come from
 `tfmot_shared_data.fixed_order_train`, as in the Keras 3 runs: the same
 batches in the same order.
@@ -29,15 +30,15 @@ import sys
 import time
 
 # TFMOT first: it decides what tf.keras means in this process.
-import tensorflow_model_optimization as tfmot  # noqa: I001
+import tensorflow_model_optimization as tfmot
+
+# isort: split
 import numpy as np
-import tensorflow as tf
 import tf_keras
+from harness import interleave, paired_summary, step_timer  # no Keras inside
+from tfmot_shared_data import fixed_order_train
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from tf_lowprec import data  # noqa: E402  (tf.data + numpy only)
-from tfmot_shared_data import fixed_order_train  # noqa: E402
+from tf_lowprec import data  # tf.data + numpy only; installed in this venv too
 
 
 class _EpochTimer(tf_keras.callbacks.Callback):
@@ -79,12 +80,13 @@ def _compiled(model, learning_rate, momentum=0.0):
 
 
 def time_steps(args):
-    """Median seconds per training step of tf_keras SGD and of TFMOT pruning.
+    """Seconds per training step of tf_keras SGD and of TFMOT pruning, interleaved.
 
-    Both models train on the same `--time-steps` batches; after one warm-up
-    call each, `--time-repeats` rounds alternate between them (so load from
-    other processes hits both alike) and the median is kept. Writes
-    `{"tf_keras SGD": s, "TFMOT": s}` to `--out-json`.
+    Both models train on the same `--time-steps` batches (one `fit` epoch per
+    timed call); after one warm-up call each, `--time-repeats` rounds
+    alternate between them (`harness.interleave`, so load from other
+    processes hits both alike). Writes `{name: harness.paired_summary row}`
+    (baseline tf_keras SGD) to `--out-json`.
     """
     meta = data.info(args.dataset)
     train, _ = fixed_order_train(args.dataset, args.batch_size, args.seed,
@@ -103,19 +105,15 @@ def time_steps(args):
     runs = {"tf_keras SGD": (_compiled(plain, args.learning_rate, args.momentum), []),
             "TFMOT": (_compiled(pruned, args.learning_rate, args.momentum),
                       [tfmot.sparsity.keras.UpdatePruningStep()])}
-    times = {name: [] for name in runs}
-    names = list(runs)
-    for round_ in range(args.time_repeats + 1):
-        # Rotate the order every round so neither always runs first.
-        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
-            model, callbacks = runs[name]
-            start = time.perf_counter()
-            model.fit(train, epochs=1, verbose=0, callbacks=callbacks)
-            if round_:
-                times[name].append((time.perf_counter() - start) / args.time_steps)
-    result = {name: float(np.median(t)) for name, t in times.items()}
+    timers = {
+        name: step_timer(lambda model=model, callbacks=callbacks: model.fit(
+            train, epochs=1, verbose=0, callbacks=callbacks).history["loss"][-1],
+            units=args.time_steps)
+        for name, (model, callbacks) in runs.items()
+    }
+    summary = paired_summary(interleave(timers, args.time_repeats, warmup=1), "tf_keras SGD")
     with open(args.out_json, "w") as f:
-        json.dump(result, f)
+        json.dump({row["variant"]: row for row in summary}, f)
     return 0
 
 

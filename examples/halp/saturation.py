@@ -15,17 +15,14 @@ Writes `<out>/saturation.csv` and prints a table.
 
 import argparse
 import os
-import sys
 
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-
-from tf_lowprec import data, models  # noqa: E402
-from tf_lowprec.experiments.results_io import write_csv_atomic  # noqa: E402
-from tf_lowprec.optimizers import HALP  # noqa: E402
-from tf_lowprec.training import VarianceReduced  # noqa: E402
+from tf_lowprec import data, models
+from tf_lowprec.experiments.results_io import write_csv_atomic
+from tf_lowprec.optimizers import HALP
+from tf_lowprec.training import VarianceReduced
 
 
 class Saturation(keras.callbacks.Callback):

@@ -1,0 +1,83 @@
+"""benchmarks/harness.py: rotation order, paired medians, the step timer, the environment row."""
+
+import importlib.util
+import os
+import statistics
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_spec = importlib.util.spec_from_file_location(
+    "harness", os.path.join(ROOT, "benchmarks", "harness.py"))
+harness = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(harness)
+
+
+def test_interleave_rotates_the_order_and_warms_up():
+    calls = []
+
+    def timer(name):
+        def timed():
+            calls.append(name)
+            return harness.Timing(1.0, 0.5)
+        return timed
+
+    rows = harness.interleave({n: timer(n) for n in "abc"}, repeats=4, warmup=1)
+    assert calls[:3] == ["a", "b", "c"]  # the warm-up, untimed
+    assert calls[3:] == list("abc" "bca" "cab" "abc")
+    assert [(r["variant"], r["repeat"], r["position"]) for r in rows[3:6]] == [
+        ("b", 1, 0), ("c", 1, 1), ("a", 1, 2)]
+    assert len(rows) == 12 and all(r["seconds"] == 1.0 for r in rows)
+    with pytest.raises(ValueError, match="repeats"):
+        harness.interleave({"a": timer("a")}, repeats=0)
+
+
+def test_paired_summary_matches_numpy():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1, 2, 7)
+    ours = base * rng.uniform(1.1, 1.3, 7)
+    rows = [{"variant": "base", "repeat": i, "seconds": b, "cpu_seconds": 2 * b}
+            for i, b in enumerate(base)]
+    rows += [{"variant": "ours", "repeat": i, "seconds": o, "cpu_seconds": o}
+             for i, o in enumerate(ours)]
+    summary = {r["variant"]: r for r in harness.paired_summary(rows, "base")}
+    assert summary["base"]["ratio"] == summary["base"]["paired_ratio"] == 1.0
+    row = summary["ours"]
+    assert row["median_seconds"] == pytest.approx(np.median(ours))
+    assert row["ratio"] == pytest.approx(np.median(ours) / np.median(base))
+    assert row["paired_ratio"] == pytest.approx(np.median(ours / base))
+    assert row["cpu_ratio"] == pytest.approx(np.median(ours) / np.median(2 * base))
+    assert row["repeats"] == 7
+    with pytest.raises(ValueError, match="baseline"):
+        harness.paired_summary(rows, "missing")
+
+
+def test_step_timer_divides_by_steps_and_units():
+    calls = []
+
+    class Result:
+        def numpy(self):
+            calls.append("waited")
+
+    def step():
+        calls.append("step")
+        return Result()
+
+    timing = harness.step_timer(step, steps=3, units=10)()
+    assert calls == ["step", "step", "step", "waited"]  # only the last result is waited for
+    assert 0 <= timing.seconds < 1 and timing.cpu_seconds >= 0
+    harness.wait([1.0, {"a": Result()}])
+    assert calls[-1] == "waited"
+    with pytest.raises(ValueError, match="steps"):
+        harness.step_timer(step, steps=0)
+
+
+def test_environment_row():
+    env = harness.environment()
+    assert env["cpu_cores"] == os.cpu_count() and env["cpu_model"]
+    assert env["tensorflow"] and env["keras"] and env["numpy"] == np.__version__
+    assert statistics.mean([env["load_average_1m"]]) >= 0
+    rows = harness.with_environment([{"a": 1}], env)
+    assert rows == [{"a": 1, **env}]
+    assert str(env["cpu_cores"]) in harness.describe(env)
