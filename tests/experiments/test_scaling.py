@@ -1,5 +1,7 @@
 """Scaling benchmark runner: logical CPU devices and worker processes (plumbing, not speed)."""
 
+import sys
+
 import pytest
 
 from tf_lowprec.experiments import cli, scaling
@@ -87,3 +89,16 @@ def test_replicas_and_workers_are_exclusive(capsys):
         scaling.main(["--replicas", "1,2", "--workers", "1,2"])
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_a_failing_worker_fails_the_run_with_its_log(tmp_path, capsys, monkeypatch):
+    def dying(*args):
+        return [sys.executable, "-c", "import sys; print('out of memory, say'); sys.exit(4)"]
+
+    monkeypatch.setattr(scaling, "python_module_command", dying)
+    code = scaling.main(["--workers", "1,2", "--models", "mlp", "--optimizers", "sgd",
+                         "--batch-sizes", "8", "--out", str(tmp_path)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "failed: worker 0 of 1 exited with status 4" in err and "out of memory, say" in err
+    assert not (tmp_path / "scaling_workers.csv").exists()
