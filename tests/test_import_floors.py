@@ -28,6 +28,7 @@ FLOORS = {
     "pruning": 3,
     "optimizers": 4,
     "training": 5,
+    "callbacks": 5,
     "recipes": 6,
     "export": 6,
     "memory": 6,

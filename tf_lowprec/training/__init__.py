@@ -23,3 +23,4 @@ from tf_lowprec.training.swa import SWA
 from tf_lowprec.training.swa import StochasticWeightAveraging
 from tf_lowprec.training.swa import recompute_batchnorm_statistics
 from tf_lowprec.training.step_losses import StepLossRecorder
+from tf_lowprec.training.tensorboard_diagnostics import TensorBoardDiagnostics
