@@ -143,7 +143,11 @@ def quantize_model(model, config=None, scheme=None):
             return None
         return target.from_config(_merge(layer.get_config(), config[key]))
 
-    new_model = rewrite.rebuild(model, replace, what="quantize_model")
+    def wanted(layer):
+        cls_name = type(layer).__name__
+        return cls_name in QUANTIZED_VERSIONS and (layer.name in config or cls_name in config)
+
+    new_model = rewrite.rebuild(model, replace, what="quantize_model", unreachable=wanted)
     for key in config:
         if key not in used:
             warnings.warn(
@@ -151,10 +155,4 @@ def quantize_model(model, config=None, scheme=None):
                 "class in the model; nothing was changed for it.",
                 stacklevel=2,
             )
-    rewrite.warn_unreachable(
-        model,
-        lambda layer: type(layer).__name__ in QUANTIZED_VERSIONS
-        and (layer.name in config or type(layer).__name__ in config),
-        "quantize_model",
-    )
     return new_model

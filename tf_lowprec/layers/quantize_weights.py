@@ -114,19 +114,18 @@ def quantize_weights(model, weight_format, layer_names=None):
         else:
             new.set_weights(old.get_weights())
 
-    new_model = rewrite.rebuild(model, replace, copy_weights, what="quantize_weights")
+    def wanted(layer):
+        return type(layer).__name__ in _INTEGER_VERSIONS and (names is None or layer.name in names)
+
+    new_model = rewrite.rebuild(
+        model, replace, copy_weights, what="quantize_weights", unreachable=wanted
+    )
     if names is not None and names - chosen:
         warnings.warn(
             f"quantize_weights: {sorted(names - chosen)} are not Dense/Conv2D "
             "layers of the model; left unchanged.",
             stacklevel=2,
         )
-    rewrite.warn_unreachable(
-        model,
-        lambda layer: type(layer).__name__ in _INTEGER_VERSIONS
-        and (names is None or layer.name in names),
-        "quantize_weights",
-    )
     rows = []
     for old, new in zip(rewrite.walk(model), rewrite.walk(new_model)):
         if not old.weights:

@@ -72,7 +72,23 @@ class QuantizedKernelLayer(QuantizationOptions):
     error_format = format_alias("error")
     gradient_format = format_alias("gradient")
 
-    def _init_points(self, values, aliases, rounding, backward_rounding, seed):
+    def __init__(
+        self,
+        *args,
+        weight_quantizer=None,
+        input_quantizer=None,
+        output_quantizer=None,
+        error_quantizer=None,
+        gradient_quantizer=None,
+        rounding="nearest",
+        backward_rounding="stochastic",
+        seed=None,
+        **kwargs,
+    ):
+        aliases = pop_format_aliases(kwargs, POINTS)
+        super().__init__(*args, **kwargs)
+        values = dict(input=input_quantizer, weight=weight_quantizer, output=output_quantizer,
+                      error=error_quantizer, gradient=gradient_quantizer)  # fmt: skip
         self._init_quantization(
             {point: values[point] for point in POINTS},
             aliases,
@@ -92,9 +108,9 @@ class QuantizedKernelLayer(QuantizationOptions):
 class QuantizedDense(QuantizedKernelLayer, keras.layers.Dense):
     """`keras.layers.Dense` with quantization-aware forward and backward passes.
 
-    Takes every `keras.layers.Dense` argument, plus the quantization
-    arguments below; with all formats `None` it computes exactly what Dense
-    computes.
+    Takes every `keras.layers.Dense` argument (`units` first), plus the
+    keyword-only quantization arguments below; with all quantizers `None`
+    it computes exactly what Dense computes.
     {quantization_args}
     Example:
 
@@ -112,26 +128,6 @@ class QuantizedDense(QuantizedKernelLayer, keras.layers.Dense):
         quantization with straight-through gradients); Yang et al., "SWALP",
         ICML 2019 (quantized errors and gradients).
     """
-
-    def __init__(
-        self,
-        units,
-        *,
-        weight_quantizer=None,
-        input_quantizer=None,
-        output_quantizer=None,
-        error_quantizer=None,
-        gradient_quantizer=None,
-        rounding="nearest",
-        backward_rounding="stochastic",
-        seed=None,
-        **kwargs,
-    ):
-        aliases = pop_format_aliases(kwargs, POINTS)
-        super().__init__(units, **kwargs)
-        values = dict(input=input_quantizer, weight=weight_quantizer, output=output_quantizer,
-                      error=error_quantizer, gradient=gradient_quantizer)  # fmt: skip
-        self._init_points(values, aliases, rounding, backward_rounding, seed)
 
     def bias_for_output(self, bias):
         return bias

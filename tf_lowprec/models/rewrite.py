@@ -103,7 +103,9 @@ def _sequential_with_insertions(model, clone, insert_after):
     )
 
 
-def rebuild(model, replace=None, copy_weights=None, insert_after=None, what="rebuild"):
+def rebuild(
+    model, replace=None, copy_weights=None, insert_after=None, what="rebuild", unreachable=None
+):
     """Clones `model`, letting `replace(layer)` substitute layers.
 
     Args:
@@ -121,6 +123,10 @@ def rebuild(model, replace=None, copy_weights=None, insert_after=None, what="reb
             the callable decides (e.g. skip model outputs). Defaults to
             `None`.
         what: the public function's name, for error messages.
+        unreachable: optional `wanted(layer) -> bool`: the layers the
+            rewrite is meant for; those it cannot reach (inside another,
+            non-model layer) are named in one `UserWarning`
+            (`warn_unreachable`). Defaults to `None`.
 
     Returns:
         The new model (same inputs/outputs structure, same name).
@@ -161,6 +167,8 @@ def rebuild(model, replace=None, copy_weights=None, insert_after=None, what="reb
     else:
         for old, new in pairs:
             copy_weights(old, new)
+    if unreachable is not None:
+        warn_unreachable(model, unreachable, what)
     return new_model
 
 
@@ -241,6 +249,6 @@ def warn_unreachable(model, wanted, what):
             f"{what}: these layers sit inside other layers and are left "
             f"unchanged: {names}. Rewrite the containing layer yourself or "
             "build the model from the plain layers.",
-            stacklevel=3,
+            stacklevel=4,
         )
     return found

@@ -138,15 +138,51 @@ def get(identifier, **overrides):
             f"{', '.join(available())}."
         )
     factory, defaults = _REGISTRY[key]
+    if isinstance(factory, _Deferred):
+        factory = factory.resolve()
+    check_keywords("Optimizer", key, factory, overrides)
+    return factory(**{**defaults, **overrides})
+
+
+def check_keywords(kind, key, factory, kwargs):
+    """Raises `ValueError` if `factory` does not take every name in `kwargs`.
+
+    Shared by the package's name tables (optimizers here,
+    `tf_lowprec.training.get_loss`).
+
+    Returns:
+        The accepted keyword names, or `None` if `factory` takes any.
+    """
     accepted = _accepted_keywords(factory)
     if accepted is not None:
-        unknown = sorted(set(overrides) - accepted)
+        unknown = sorted(set(kwargs) - accepted)
         if unknown:
             raise ValueError(
-                f"Optimizer {key!r} does not take argument(s) {unknown}. "
+                f"{kind} {key!r} does not take argument(s) {unknown}. "
                 f"Accepted: {', '.join(sorted(accepted))}."
             )
-    return factory(**{**defaults, **overrides})
+    return accepted
+
+
+class _Deferred:
+    """A factory defined on a higher floor, imported when first used."""
+
+    def __init__(self, load):
+        self._load = load
+
+    def resolve(self):
+        return self._load()
+
+    def __call__(self, **kwargs):
+        return self.resolve()(**kwargs)
+
+
+def _swalp_recipe(name):
+    """`tf_lowprec.recipes.swalp_training.<name>`: the one documented upward
+    import of this package (see `tests/test_import_floors.py`)."""
+    from tf_lowprec.recipes import swalp_training
+
+    return getattr(swalp_training, name)
 
 
 # The baseline comparison set (Keras built-ins) and tf_lowprec's own.
@@ -173,33 +209,5 @@ register("adam8bit", Adam8bit)
 register("adamw8bit", AdamW8bit)
 
 
-def low_precision_sgd(
-    learning_rate=0.05,
-    momentum=0.9,
-    word_length=8,
-    rounding="stochastic",
-    weight_decay=None,
-    nesterov=False,
-    seed=None,
-):
-    """SWALP's SGD-LP optimizer; see `tf_lowprec.recipes.low_precision_sgd`.
-
-    The recipe lives on a higher floor (`tf_lowprec.recipes`), so it is
-    imported when first built: the one documented upward import of this
-    package (see `tests/test_import_floors.py`).
-    """
-    from tf_lowprec.recipes import swalp_training as recipe
-
-    return recipe.low_precision_sgd(
-        learning_rate=learning_rate,
-        momentum=momentum,
-        word_length=word_length,
-        rounding=rounding,
-        weight_decay=weight_decay,
-        nesterov=nesterov,
-        seed=seed,
-    )
-
-
 # `get("low_precision_sgd", learning_rate=0.05)`: SWALP's SGD-LP.
-register("low_precision_sgd", low_precision_sgd)
+register("low_precision_sgd", _Deferred(lambda: _swalp_recipe("low_precision_sgd")))

@@ -38,11 +38,11 @@ below fill the gaps TensorFlow Addons left (it does not run on Keras 3):
 the width of `y_pred` before calling a loss that wants one-hot targets.
 """
 
-import inspect
-
 import keras
 from keras import ops
 
+from tf_lowprec import validation
+from tf_lowprec.optimizers.registry import check_keywords
 from tf_lowprec.optimizers.registry import normalize_name
 
 
@@ -133,11 +133,7 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if pos_weight <= 0:
-            raise ValueError(
-                f"`pos_weight` must be positive. Received: pos_weight={pos_weight}."
-            )
-        self.pos_weight = pos_weight
+        self.pos_weight = validation.positive_float(pos_weight, "pos_weight")
 
     def call(self, y_true, y_pred):
         x = ops.convert_to_tensor(y_pred)
@@ -204,15 +200,9 @@ class SigmoidFocalCrossentropy(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if alpha is not None and not 0 <= alpha <= 1:
-            raise ValueError(
-                f"`alpha` must be in [0, 1] or None. Received: alpha={alpha}."
-            )
-        if gamma < 0:
-            raise ValueError(f"`gamma` must be >= 0. Received: gamma={gamma}.")
-        self.alpha = alpha
-        self.gamma = gamma
-        self.from_logits = from_logits
+        self.alpha = validation.optional(validation.float_in_range, alpha, "alpha", 0.0, 1.0)
+        self.gamma = validation.non_negative_float(gamma, "gamma")
+        self.from_logits = validation.boolean(from_logits, "from_logits")
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -292,20 +282,12 @@ class WeightedKappaLoss(keras.losses.Loss):
         dtype=None,
     ):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if weightage not in ("linear", "quadratic"):
-            raise ValueError(
-                "`weightage` must be 'linear' or 'quadratic'. "
-                f"Received: weightage={weightage!r}."
-            )
-        if num_classes is not None and num_classes < 2:
-            raise ValueError(
-                "`num_classes` must be >= 2 or None. "
-                f"Received: num_classes={num_classes}."
-            )
-        self.num_classes = num_classes
-        self.weightage = weightage
-        self.epsilon = epsilon
-        self.from_logits = from_logits
+        self.weightage = validation.choice(weightage, "weightage", ("linear", "quadratic"))
+        self.num_classes = validation.optional(
+            validation.integer, num_classes, "num_classes", minimum=2
+        )
+        self.epsilon = validation.non_negative_float(epsilon, "epsilon")
+        self.from_logits = validation.boolean(from_logits, "from_logits")
 
     def call(self, y_true, y_pred):
         y_pred = ops.convert_to_tensor(y_pred)
@@ -390,13 +372,7 @@ def get_loss(name, sparse_labels=True, **kwargs):
             f"{', '.join(available_losses())}."
         )
     factory, takes_integer_labels = _LOSSES[key]
-    accepted = set(inspect.signature(factory).parameters)
-    unknown = sorted(set(kwargs) - accepted)
-    if unknown:
-        raise ValueError(
-            f"Loss {key!r} does not take argument(s) {unknown}. "
-            f"Accepted: {', '.join(sorted(accepted))}."
-        )
+    accepted = check_keywords("Loss", key, factory, kwargs) or ()
     if "from_logits" in accepted:
         kwargs.setdefault("from_logits", True)
     loss = factory(**kwargs)

@@ -47,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_lowprec import validation
 from tf_lowprec.optimizers.swa import SWA  # noqa: F401 (also public here)
 from tf_lowprec.optimizers.swa import find_swa_optimizer
 
@@ -139,12 +140,6 @@ def recompute_batchnorm_statistics(model, data, steps=None):
     return seen
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-    return int(value)
-
-
 def _innermost(optimizer):
     while getattr(optimizer, "inner_optimizer", None) is not None:
         optimizer = optimizer.inner_optimizer
@@ -210,15 +205,12 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         swap_at_end=True,
     ):
         super().__init__()
-        self.start_epoch = _check_int("start_epoch", start_epoch, 0)
-        self.frequency = _check_int("frequency", frequency, 1)
-        if swa_lr is not None and (
-            isinstance(swa_lr, bool) or not isinstance(swa_lr, (int, float)) or not swa_lr > 0
-        ):
-            raise ValueError(f"`swa_lr` must be a positive float or None. Received: swa_lr={swa_lr!r}")
-        self.swa_lr = None if swa_lr is None else float(swa_lr)
-        if batchnorm_steps is not None:
-            batchnorm_steps = _check_int("batchnorm_steps", batchnorm_steps, 1)
+        self.start_epoch = validation.non_negative_int(start_epoch, "start_epoch")
+        self.frequency = validation.positive_int(frequency, "frequency")
+        self.swa_lr = validation.optional(validation.positive_float, swa_lr, "swa_lr")
+        batchnorm_steps = validation.optional(
+            validation.positive_int, batchnorm_steps, "batchnorm_steps"
+        )
         self.data = data
         self.batchnorm_steps = batchnorm_steps
         self.swap_for_evaluation = bool(swap_for_evaluation)
