@@ -9,10 +9,11 @@ batch across the workers), and saves its final weights and threshold to
 OUT.npz. Without TF_CONFIG it runs on one device: the reference result.
 
 The loop is the standard tf.distribute custom loop (`strategy.run` +
-`optimizer.apply`), because Keras 3.15's `Model.fit` cannot start under
-MultiWorkerMirroredStrategy: `_maybe_symbolic_build` eagerly reduces the first
-batch, which the collective strategy rejects (keras-team/keras#20585,
-tensorflow/tensorflow#72388).
+`optimizer.apply`): it needs no workaround. Keras 3.15's `Model.fit` cannot
+start under MultiWorkerMirroredStrategy on its own (`_maybe_symbolic_build`
+eagerly reduces the first batch, which the collective strategy rejects:
+keras-team/keras#20585, tensorflow/tensorflow#72388); with
+`tf_lowprec.distribute.enable_multi_worker_fit()` it does (tests/distribute/).
 """
 
 GLOBAL_BATCH = 16
