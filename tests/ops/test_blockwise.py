@@ -158,3 +158,25 @@ def test_integer_input_and_bad_code_dtype_raise():
         blockwise.quantize_blockwise(np.ones(4, np.int32))
     with pytest.raises(ValueError, match="codes"):
         blockwise.dequantize_blockwise(np.ones(4, np.int32), np.ones(1, np.float32))
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_exact_at_every_decision_threshold(signed):
+    """Every table entry, every threshold between neighbours and the floats
+    just around it: the code is #{thresholds <= x} (ties to the larger)."""
+    table = blockwise.dynamic_code(signed)
+    thresholds = ((table[:-1].astype(np.float64) + table[1:]) / 2).astype(np.float32)
+    x = np.concatenate(
+        [
+            table,
+            thresholds,
+            np.nextafter(thresholds, np.float32(-np.inf)),
+            np.nextafter(thresholds, np.float32(np.inf)),
+        ]
+    )
+    x = np.clip(x, table[0], 1.0)  # the block maximum stays 1: no rescaling
+    codes, scales = blockwise.quantize_blockwise(x, x.size, signed=signed)
+    assert scales.numpy()[0] == 1.0
+    expected = np.searchsorted(thresholds, x, side="right")
+    index = codes.numpy().astype(np.int64) + (127 if signed else 0)
+    np.testing.assert_array_equal(index, expected)
