@@ -131,17 +131,21 @@ def get(identifier, **overrides):
             "`identifier` must be an optimizer name, a config dict or a "
             f"keras.optimizers.Optimizer. Received: identifier={identifier!r}."
         )
-    key = normalize_name(identifier)
-    if key not in _REGISTRY:
-        raise ValueError(
-            f"Unknown optimizer {identifier!r}. Valid names: "
-            f"{', '.join(available())}."
-        )
+    key = lookup_key("optimizer", _REGISTRY, identifier)
     factory, defaults = _REGISTRY[key]
     if isinstance(factory, _Deferred):
         factory = factory.resolve()
     check_keywords("Optimizer", key, factory, overrides)
     return factory(**{**defaults, **overrides})
+
+
+def lookup_key(kind, table, name):
+    """`normalize_name(name)` if it is in `table`, else a `ValueError` that
+    lists the valid names (shared with `tf_lowprec.training.get_loss`)."""
+    key = normalize_name(name)
+    if key not in table:
+        raise ValueError(f"Unknown {kind} {name!r}. Valid names: {', '.join(sorted(table))}.")
+    return key
 
 
 def check_keywords(kind, key, factory, kwargs):

@@ -43,7 +43,7 @@ from keras import ops
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers.registry import check_keywords
-from tf_lowprec.optimizers.registry import normalize_name
+from tf_lowprec.optimizers.registry import lookup_key
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -365,12 +365,7 @@ def get_loss(name, sparse_labels=True, **kwargs):
         ValueError: for an unknown name (listing the valid ones) or an
             argument the loss does not take.
     """
-    key = normalize_name(name)
-    if key not in _LOSSES:
-        raise ValueError(
-            f"Unknown loss {name!r}. Valid names: "
-            f"{', '.join(available_losses())}."
-        )
+    key = lookup_key("loss", _LOSSES, name)
     factory, takes_integer_labels = _LOSSES[key]
     accepted = check_keywords("Loss", key, factory, kwargs) or ()
     if "from_logits" in accepted:
