@@ -166,3 +166,20 @@ def test_example_script_runs_on_generated_cifar_files(tmp_path):
         assert (out / name).stat().st_size > 0
     summary = (out / "summary.md").read_text()
     assert "SGD-FP" in summary and "SWALP" in summary
+
+
+def test_recipe_takes_quantizers():
+    from tf_lowprec.formats import FixedPoint
+    from tf_lowprec.quantizers import Quantizer
+    from tf_lowprec.recipes import low_precision_sgd
+    from tf_lowprec.recipes import swalp as recipe_swalp
+
+    q = Quantizer(FixedPoint(8, 6), "nearest")
+    opt = low_precision_sgd(0.1, quantizer=q, seed=1)
+    assert opt.weight_quantizer == opt.momentum_quantizer == q
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    setup = recipe_swalp(model, steps_per_epoch=2, swa_start=1, optimizer_quantizer=q,
+                         activation_quantizer=Quantizer(FixedPoint(8, 4), "stochastic"), seed=2)
+    inserted = [layer for layer in setup.model.layers if layer.name.endswith("_quantize")]
+    assert len(inserted) == 1 and inserted[0].forward_quantizer == Quantizer(FixedPoint(8, 4), "stochastic")
+    assert setup.optimizer.inner_optimizer.gradient_quantizer == q

@@ -59,10 +59,14 @@ def quantize_activations(
 
     Args:
         model: a `keras.Sequential` or functional model (not subclassed).
-        forward_format: format of the activations, or `None`.
-        backward_format: format of the errors, or `None`. Defaults to `None`.
-        rounding: forward rounding. Defaults to `"stochastic"` (as SWALP).
-        backward_rounding: backward rounding. Defaults to `"stochastic"`.
+        forward_format: `tf_lowprec.quantizers.Quantizer` of the
+            activations, a format (rounded with `rounding`), or `None`.
+        backward_format: `Quantizer` of the errors, a format (rounded with
+            `backward_rounding`), or `None`. Defaults to `None`.
+        rounding: rounding of a bare forward format. Defaults to
+            `"stochastic"` (as SWALP).
+        backward_rounding: rounding of a bare backward format. Defaults to
+            `"stochastic"`.
         seed: int or `None`; the `k`-th inserted layer gets `seed + k`.
             Defaults to `None`.
 

@@ -71,6 +71,7 @@ def low_precision_sgd(
     weight_decay=None,
     nesterov=False,
     seed=None,
+    quantizer=None,
 ):
     """SGD with momentum, with weights, gradients, momentum and accumulator in BFP.
 
@@ -90,6 +91,9 @@ def low_precision_sgd(
             is roughly `5e-3` here. Defaults to `None`.
         nesterov: Defaults to `False`.
         seed: stochastic-rounding seed (see `LowPrecision`). Defaults to `None`.
+        quantizer: a `tf_lowprec.quantizers.Quantizer` (or a format, rounded
+            stochastically) for all four quantities instead of
+            `word_length` / `rounding`. Defaults to `None`.
 
     Returns:
         A `LowPrecision` optimizer.
@@ -97,8 +101,8 @@ def low_precision_sgd(
     learning_rate = validation.learning_rate(learning_rate)
     momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0, high_open=True)
     validation.optimizer_common_args(weight_decay)
-    fmt, _ = swalp_formats(word_length)
-    quantizer = Quantizer(fmt, rounding)
+    if quantizer is None:
+        quantizer = Quantizer(swalp_formats(word_length)[0], rounding)
     return LowPrecision(
         keras.optimizers.SGD(
             learning_rate=learning_rate,
@@ -138,6 +142,8 @@ def swalp(
     data=None,
     batchnorm_steps=None,
     seed=None,
+    optimizer_quantizer=None,
+    activation_quantizer=None,
 ):
     """The SWALP paper's training setup for `model`, in one call.
 
@@ -191,6 +197,11 @@ def swalp(
         batchnorm_steps: batches per BatchNorm recompute. Defaults to `None`.
         seed: seed of every stochastic rounding (`None`: random). Defaults
             to `None`.
+        optimizer_quantizer: a `tf_lowprec.quantizers.Quantizer` for
+            weights, gradients, momentum and accumulator instead of the
+            paper's (`word_length`, `rounding`). Defaults to `None`.
+        activation_quantizer: a `Quantizer` for activations and errors
+            instead of the paper's. Defaults to `None`.
 
     Returns:
         A `SWALPSetup(model, optimizer, callbacks)`.
@@ -206,14 +217,9 @@ def swalp(
             learning_rate=schedule, momentum=momentum, weight_decay=weight_decay
         )
     else:
-        _, activation_format = swalp_formats(word_length)
+        activation = activation_quantizer or Quantizer(swalp_formats(word_length)[1], rounding)
         model = quantize_activations(
-            model,
-            activation_format,
-            activation_format,
-            rounding=rounding,
-            backward_rounding=rounding,
-            seed=seed,
+            model, activation, activation, rounding=rounding, backward_rounding=rounding, seed=seed
         )
         optimizer = low_precision_sgd(
             schedule,
@@ -222,6 +228,7 @@ def swalp(
             rounding=rounding,
             weight_decay=weight_decay,
             seed=seed,
+            quantizer=optimizer_quantizer,
         )
     callbacks = []
     if average:
