@@ -22,7 +22,7 @@ import warnings
 
 import keras
 
-from tf_lowprec import formats
+from tf_lowprec import formats, validation
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.quantizers import as_quantizer
 
@@ -91,7 +91,7 @@ class QuantizationOptions:
             setattr(self, f"{point}_quantizer", quantizer)
         self.rounding = rounding
         self.backward_rounding = backward_rounding
-        self.seed = seed
+        self.seed = validation.seed(seed)
         self._stream_index = {point: i for i, point in enumerate(quantizers)}
         self.seed_generator = keras.random.SeedGenerator(seed)
 

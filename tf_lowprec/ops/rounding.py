@@ -52,6 +52,8 @@ import numbers
 import keras
 import tensorflow as tf
 
+from tf_lowprec import validation
+
 __all__ = [
     "ROUNDING_MODES",
     "check_rounding",
@@ -71,11 +73,7 @@ ROUNDING_MODES = ("nearest", "stochastic")
 
 def check_rounding(rounding, name="rounding"):
     """Raises `ValueError` unless `rounding` is "nearest" or "stochastic"."""
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(
-            f"`{name}` must be one of {ROUNDING_MODES}. "
-            f"Received: {name}={rounding!r}"
-        )
+    validation.choice(rounding, name, ROUNDING_MODES)
 
 
 def _u32(value):

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
 
@@ -74,6 +75,15 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
         name="adam8bit",
         **kwargs,
     ):
+        learning_rate = validation.learning_rate(learning_rate)
+        beta_1 = validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True)
+        beta_2 = validation.float_in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True)
+        epsilon = validation.positive_float(epsilon, "epsilon")
+        amsgrad = validation.boolean(amsgrad, "amsgrad")
+        validation.optimizer_common_args(
+            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
+            gradient_accumulation_steps,
+        )
         super().__init__(
             learning_rate=learning_rate,
             beta_1=beta_1,

@@ -2,6 +2,7 @@
 
 import keras
 
+from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
 
@@ -63,6 +64,13 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
         name="sgd8bit",
         **kwargs,
     ):
+        learning_rate = validation.learning_rate(learning_rate)
+        momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0)
+        nesterov = validation.boolean(nesterov, "nesterov")
+        validation.optimizer_common_args(
+            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
+            gradient_accumulation_steps,
+        )
         super().__init__(
             learning_rate=learning_rate,
             momentum=momentum,
