@@ -25,9 +25,10 @@ References:
 """
 
 import dataclasses
-import numbers
 
 import keras
+
+from tf_lowprec import validation
 
 __all__ = [
     "NumberFormat",
@@ -40,32 +41,6 @@ __all__ = [
     "serialize_format",
     "deserialize_format",
 ]
-
-
-def _check_int(cls_name, name, value, low=None, high=None):
-    """Returns `value` as `int`, or raises `ValueError` naming the argument."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise ValueError(
-            f"`{name}` of {cls_name} must be an integer. "
-            f"Received: {name}={value!r}"
-        )
-    value = int(value)
-    if (low is not None and value < low) or (
-        high is not None and value > high
-    ):
-        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(
-            f"`{name}` of {cls_name} must be {bounds}. Received: {name}={value}"
-        )
-    return value
-
-
-def _check_bool(cls_name, name, value):
-    if not isinstance(value, bool):
-        raise ValueError(
-            f"`{name}` of {cls_name} must be a bool. Received: {name}={value!r}"
-        )
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,11 +92,8 @@ class FixedPoint(NumberFormat):
     fractional_length: int
 
     def __post_init__(self):
-        name = type(self).__name__
-        wl = _check_int(name, "word_length", self.word_length, 2, 24)
-        fl = _check_int(
-            name, "fractional_length", self.fractional_length, wl - 128, 126
-        )
+        wl = validation.integer(self.word_length, "word_length", 2, 24)
+        fl = validation.integer(self.fractional_length, "fractional_length", wl - 128, 126)
         self._set("word_length", wl)
         self._set("fractional_length", fl)
 
@@ -190,15 +162,14 @@ class BlockFloatingPoint(NumberFormat):
     small_block_rank: int = 1
 
     def __post_init__(self):
-        name = type(self).__name__
         self._set(
-            "word_length", _check_int(name, "word_length", self.word_length, 2, 24)
+            "word_length", validation.integer(self.word_length, "word_length", 2, 24)
         )
         if self.axis is not None:
-            self._set("axis", _check_int(name, "axis", self.axis))
+            self._set("axis", validation.integer(self.axis, "axis"))
         self._set(
             "small_block_rank",
-            _check_int(name, "small_block_rank", self.small_block_rank, 0, 8),
+            validation.integer(self.small_block_rank, "small_block_rank", 0, 8),
         )
 
     @property
@@ -261,14 +232,13 @@ class FloatingPoint(NumberFormat):
     mantissa_bits: int
 
     def __post_init__(self):
-        name = type(self).__name__
         self._set(
             "exponent_bits",
-            _check_int(name, "exponent_bits", self.exponent_bits, 2, 8),
+            validation.integer(self.exponent_bits, "exponent_bits", 2, 8),
         )
         self._set(
             "mantissa_bits",
-            _check_int(name, "mantissa_bits", self.mantissa_bits, 0, 23),
+            validation.integer(self.mantissa_bits, "mantissa_bits", 0, 23),
         )
 
     @property
@@ -325,13 +295,12 @@ class IntegerAffine(NumberFormat):
     per_channel_axis: int | None = None
 
     def __post_init__(self):
-        name = type(self).__name__
-        self._set("bits", _check_int(name, "bits", self.bits, 2, 16))
-        self._set("symmetric", _check_bool(name, "symmetric", self.symmetric))
+        self._set("bits", validation.integer(self.bits, "bits", 2, 16))
+        self._set("symmetric", validation.boolean(self.symmetric, "symmetric"))
         if self.per_channel_axis is not None:
             self._set(
                 "per_channel_axis",
-                _check_int(name, "per_channel_axis", self.per_channel_axis),
+                validation.integer(self.per_channel_axis, "per_channel_axis"),
             )
 
     @property
@@ -365,8 +334,7 @@ class ScaledInteger(NumberFormat):
     bits: int
 
     def __post_init__(self):
-        name = type(self).__name__
-        self._set("bits", _check_int(name, "bits", self.bits, 2, 32))
+        self._set("bits", validation.integer(self.bits, "bits", 2, 32))
 
     @property
     def code_min(self):
