@@ -6,7 +6,6 @@ function that `tf_lowprec.data` re-exports.
 
 from __future__ import annotations
 
-import numbers
 import os
 
 import numpy as np
@@ -187,8 +186,7 @@ def load(
     catalog.check_split(split)
     validation.positive_int(batch_size, "batch_size")
     validation.optional(validation.positive_int, limit, "limit")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"`seed` must be an integer. Received: seed={seed!r}")
+    validation.integer(seed, "seed")
     x, y = load_numpy(meta.name, split, data_dir=data_dir, download=download)
     if limit is not None:
         x, y = x[:limit], y[:limit]

@@ -5,7 +5,7 @@ import random
 import keras
 import tensorflow as tf
 
-from tf_lowprec import formats
+from tf_lowprec import formats, validation
 from tf_lowprec.ops.quantize import quantize
 from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
 from tf_lowprec.optimizers.low_precision import rounding_seed
@@ -122,12 +122,9 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
                 f"{type(optimizer).__name__} is a wrapper. Received: "
                 f"optimizer={optimizer!r}"
             )
+        seed = validation.seed(seed)
         if seed is None:
-            seed = random.randrange(2**31)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-            raise ValueError(
-                f"`seed` must be None or an int in [0, 2**31). Received: seed={seed!r}"
-            )
+            seed = random.randrange(validation.SEED_LIMIT)
         super().__init__(learning_rate=0.0, name=name or "stochastic_rounding")
         self.inner_optimizer = optimizer
         self.seed = seed

@@ -4,9 +4,9 @@ Pure functions of tensors, no variables; the wrappers call them when the
 schedule says so.
 """
 
-import numbers
-
 from keras import ops
+
+from tf_lowprec import validation
 
 
 def keep_count(size, sparsity):
@@ -23,10 +23,8 @@ def keep_count(size, sparsity):
     Returns:
         An int in `[1, size]`.
     """
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-        raise ValueError(f"`size` must be an integer >= 1. Received: size={size!r}")
-    if not 0.0 <= float(sparsity) <= 1.0:
-        raise ValueError(f"`sparsity` must be in [0, 1]. Received: sparsity={sparsity!r}")
+    size = validation.positive_int(size, "size")
+    sparsity = validation.float_in_range(sparsity, "sparsity", 0.0, 1.0)
     return max(int(round(size * (1.0 - float(sparsity)))), 1)
 
 

@@ -7,8 +7,6 @@ schedule with `begin_step=0` first prunes at step `frequency`.
 """
 
 import abc
-import math
-import numbers
 
 import keras
 
@@ -195,14 +193,7 @@ class PolynomialDecay(PruningSchedule):
             )
         self.initial_sparsity = validation.float_in_range(initial_sparsity, "initial_sparsity", 0.0, 1.0, high_open=True)
         self.final_sparsity = validation.float_in_range(final_sparsity, "final_sparsity", 0.0, 1.0, high_open=True)
-        if (
-            isinstance(power, bool)
-            or not isinstance(power, numbers.Real)
-            or not math.isfinite(power)
-            or power <= 0
-        ):
-            raise ValueError(f"`power` must be a number > 0. Received: power={power!r}")
-        self.power = power
+        self.power = validation.positive_float(power, "power")
 
     def sparsity_at(self, step):
         step = _check_step(step)
