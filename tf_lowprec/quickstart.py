@@ -21,6 +21,7 @@ import sys
 import keras
 
 from tf_lowprec import data, models, validation
+from tf_lowprec.experiments.output_lock import check_output_dir
 from tf_lowprec.experiments.plots import plot_epoch_curves
 from tf_lowprec.experiments.results_io import write_csv_atomic
 from tf_lowprec.experiments.train_run import train_and_evaluate
@@ -134,8 +135,9 @@ def run(args):
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:  # every GRDA argument is checked before the SGD run
+    try:  # every GRDA argument and the output directory are checked before the SGD run
         GRDA(args.learning_rate, c=args.c, mu=args.mu)
+        check_output_dir(args.out, "--out")
     except ValueError as error:
         parser.error(str(error))
     try:

@@ -30,3 +30,9 @@ def test_missing_data_is_one_line(capsys, tmp_path):
     line = _error(capsys, "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
     assert "Could not find the 'fashion_mnist' dataset (train split)" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_output_path_under_a_file_is_refused_before_training(capsys, tmp_path):
+    (tmp_path / "file").write_text("x")
+    line = _error(capsys, "--out", str(tmp_path / "file" / "out"))
+    assert "--out" in line and "cannot be created" in line

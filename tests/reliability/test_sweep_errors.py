@@ -89,9 +89,10 @@ def test_bad_arguments_are_one_line_errors_before_training(capsys, mnist_dir, tm
     assert not out.exists()  # nothing written
 
 
-def test_out_that_is_a_file(capsys, mnist_dir, tmp_path):
+def test_out_that_is_a_file_or_under_one(capsys, mnist_dir, tmp_path):
     (tmp_path / "file").write_text("x")
     assert "is a file" in _cli_error(capsys, mnist_dir, tmp_path / "file")
+    assert "cannot be created" in _cli_error(capsys, mnist_dir, tmp_path / "file" / "sub")
 
 
 def test_missing_data_dir_is_a_one_line_error(capsys, tmp_path):

@@ -26,6 +26,24 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_NAME = ".lock"
 
 
+def check_output_dir(path, name="out"):
+    """Raises `ValueError` unless `path` is, or can be created as, a writable directory.
+
+    Run before any training, so that a typo in an output path fails at once
+    rather than after hours of work.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{name} must be a directory; {path!r} is a file.")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{name} {path!r} cannot be created: {existing!r} is a file.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path!r} is not writable (no write permission on {existing!r}).")
+
+
 class DirectoryLockedError(RuntimeError):
     """Another writer holds the directory's lock."""
 

@@ -40,7 +40,11 @@ import keras
 
 from tf_lowprec import data, models, validation
 from tf_lowprec.data import locate
-from tf_lowprec.experiments.output_lock import DirectoryLock, DirectoryLockedError
+from tf_lowprec.experiments.output_lock import (
+    DirectoryLock,
+    DirectoryLockedError,
+    check_output_dir,
+)
 from tf_lowprec.experiments.results_io import write_text_atomic
 from tf_lowprec.experiments.run_grid import run_grid
 from tf_lowprec.experiments.sweep_plots import plot_heatmap, plot_sweep_curves
@@ -213,8 +217,7 @@ def plan(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cro
     if not (optimizers and learning_rates and losses and seeds):
         raise ValueError("optimizers, learning_rates, losses and seeds must each be non-empty.")
     out = os.fspath(out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"out must be a directory; {out!r} is a file.")
+    check_output_dir(out)
     meta = data.info(dataset)
     _check_model(model, model_kwargs, meta)
     location = {}
