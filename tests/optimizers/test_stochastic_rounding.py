@@ -82,7 +82,7 @@ def test_weight_decay_is_stochastically_rounded():
     """SGD(lr=0.01, weight_decay=0.01) shrinks w by 1e-4 per step: below half a
     bfloat16 ulp of 1.0 (2^-9), so nearest rounding never decays; with SR the
     mean over N entries follows (1 - 1e-4)^t within 4 sigma of the rounding noise."""
-    steps = 40
+    steps = 20
 
     def final_mean(opt):
         w = keras.Variable(np.full(N, 0.75, np.float32), dtype="bfloat16")
