@@ -63,6 +63,21 @@ def test_rounding_is_unbiased_and_nearest_loses_the_update(dtype, ulp):
     assert 0.05 < (sr < start).mean() < 0.45  # really random
 
 
+def test_keras_adam_cannot_train_bfloat16_variables_but_adam8bit_can():
+    """Why the docstring says to use Adam8bit: Keras Adam casts beta_2 = 0.999
+    to bfloat16 (= 1.0), so its bias correction and every step are 0."""
+    from tf_lowprec.optimizers import Adam8bit
+
+    assert float(tf.cast(0.999, tf.bfloat16)) == 1.0
+    moved = {}
+    for name, inner in (("keras", keras.optimizers.Adam(0.1)), ("8bit", Adam8bit(0.1))):
+        w = keras.Variable(np.full(64, 0.5, np.float32), dtype="bfloat16")
+        StochasticRounding(inner, seed=1).apply([tf.ones(64, tf.bfloat16)], [w])
+        moved[name] = float(tf.reduce_max(tf.abs(tf.cast(w.value, tf.float32) - 0.5)))
+    assert moved["keras"] == 0.0
+    assert moved["8bit"] == pytest.approx(0.1, rel=0.02)  # Adam's first step: lr
+
+
 def test_float32_variables_pass_through_unchanged():
     rng = np.random.default_rng(1)
     w0, g = rng.standard_normal((2, 300)).astype(np.float32)

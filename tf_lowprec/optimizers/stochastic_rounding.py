@@ -71,6 +71,13 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     whole rule in float32, which makes them the natural partners (2 bytes
     of weights + 2 bytes of Adam state per parameter).
 
+    Keras's own `Adam`/`AdamW` do not train bfloat16 variables at all, with
+    or without this wrapper (Keras 3.15): they compute `beta_2 ** t` in the
+    variable's dtype, 0.999 is 1.0 in bfloat16, so the bias correction
+    `sqrt(1 - beta_2 ** t)` and every update are exactly 0. Use `Adam8bit`
+    (or `AdamW8bit`) inside. Keras `SGD` works (its update is computed in
+    bfloat16 and then rounded stochastically here).
+
     Getting 16-bit variables in Keras 3: the `"mixed_bfloat16"` policy
     keeps float32 variables (computation in bfloat16; nothing to round
     here, no memory saved). The `"bfloat16"` policy
