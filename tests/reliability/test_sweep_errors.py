@@ -7,6 +7,9 @@ any training, so these tests train nothing.
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -47,6 +50,26 @@ def test_second_writer_is_refused_and_the_first_loses_nothing(capsys, mnist_dir,
         assert f"{out} is in use by another writer (pid {os.getpid()})" in message
     assert (out / "results.csv").read_text() == "run,epoch\nkept,1\n"
     assert not (out / "sweep_config.json").exists()
+
+
+def test_lock_held_by_another_process_and_freed_by_sigkill(capsys, mnist_dir, tmp_path):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; sys.argv[0] = 'tf-lowprec'\n"  # no TensorFlow import (see tf_lowprec/__init__)
+         "from tf_lowprec.experiments.output_lock import DirectoryLock\n"
+         f"lock = DirectoryLock({str(out)!r}).acquire()\n"
+         "print('locked', flush=True)\n"
+         "sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        message = _cli_error(capsys, mnist_dir, out)
+        assert f"is in use by another writer (pid {holder.pid})" in message
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    DirectoryLock(out).acquire().release()  # the kernel dropped the dead holder's lock
 
 
 def test_lock_is_released_on_exit_and_by_a_crash(tmp_path):
