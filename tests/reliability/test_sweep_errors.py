@@ -152,3 +152,16 @@ def test_plan_names_bad_python_arguments(mnist_dir, tmp_path):
         _plan(mnist_dir, tmp_path / "o", seeds=[-1])
     with pytest.raises(ValueError, match="model_kwargs must be a JSON object"):
         _plan(mnist_dir, tmp_path / "o", model_kwargs=[1])
+
+
+def test_interrupt_is_one_message_and_exit_130(capsys, monkeypatch, mnist_dir, tmp_path):
+    def interrupted(settings, verbose=0, progress=True):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_module, "run", interrupted)
+    code = cli.main(["sweep", "--data-dir", mnist_dir, "--out", str(tmp_path / "out"),
+                     "--optimizers", "sgd", "--learning-rates", "0.1", "--batch-size", "16",
+                     "--model-kwargs", '{"hidden_units": [4]}'])
+    err = capsys.readouterr().err
+    assert code == 130 and "Traceback" not in err
+    assert "interrupted; finished runs are saved" in err and "again to resume" in err

@@ -364,6 +364,10 @@ def main(argv=None):
         _, summary = run(settings, args.verbose)
     except (DirectoryLockedError, ResumeRefusedError) as error:
         parser.error(str(error))
+    except KeyboardInterrupt:
+        print(f"\ntf-lowprec sweep: interrupted; finished runs are saved in {args.out}/results.csv. "
+              "Run the same command again to resume.", file=sys.stderr)
+        return 130
     print(format_summary(summary))
     print(f"\nwrote {args.out}/results.csv, summary.md, loss_curves.png, accuracy_curves.png, heatmap.png")
     return 0
