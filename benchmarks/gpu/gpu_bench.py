@@ -12,10 +12,11 @@ Sections (`--sections`, all by default), each writing one CSV under `--out`
   on CIFAR-shaped random data (32x32x3, 10 classes, `--batch`), Keras's
   default compilation (XLA on a GPU). Variants, all from the same initial
   weights: `sgd` (Keras SGD, momentum 0.9: the baseline), `grda` (GRDA),
-  `lp_sgd` (`low_precision_sgd`: 8-bit BFP weights, gradients, momentum,
-  stochastic rounding), `float` (= the SGD model, the QAT baseline) and
-  `qat` (`tf_lowprec.layers.quantize_model(model, scheme="int8")` when that
-  scheme exists and accepts ResNet-18, else the 8-bit block-floating-point
+  `lp_sgd` (`tf_lowprec.recipes.low_precision_sgd`: 8-bit BFP weights,
+  gradients, momentum, stochastic rounding) and `qat` (the SGD model, whose
+  float version is the baseline, made quantization-aware with
+  `tf_lowprec.layers.quantize_model(model, scheme="int8")` when that scheme
+  exists and accepts ResNet-18, else with the 8-bit block-floating-point
   QAT config of benchmarks/quantized_layer_overhead.py; the `qat_scheme`
   column says which). Repeats alternate the variants (benchmarks/harness.py);
   reported: median ms/step and the median paired ratio to the baseline
@@ -111,24 +112,20 @@ def step_ratios(args, device):
         model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         return model
 
-    sgd = lambda: keras.optimizers.SGD(0.05, momentum=0.9)
     variants = {
-        "sgd": compiled(base, sgd()),
+        "sgd": compiled(base, keras.optimizers.SGD(0.05, momentum=0.9)),
         "grda": compiled(base, GRDA(0.05, c=0.005, mu=0.7)),
         "lp_sgd": compiled(base, low_precision_sgd(0.05, momentum=0.9, seed=0)),
-        "float": compiled(base, sgd()),
-        "qat": compiled(qat_model, sgd()),
+        "qat": compiled(qat_model, keras.optimizers.SGD(0.05, momentum=0.9)),
     }
     timers = {name: step_timer(lambda m=m: m.train_on_batch(x, y), args.steps)
               for name, m in variants.items()}
-    rows = interleave(timers, args.repeats, args.warmup)
-    summary = paired_summary([r for r in rows if r["variant"] in ("sgd", "grda", "lp_sgd")], "sgd")
-    summary += [r for r in paired_summary([r for r in rows if r["variant"] in ("float", "qat")], "float")
-                if r["variant"] == "qat"]
+    summary = paired_summary(interleave(timers, args.repeats, args.warmup), "sgd")
     for row in summary:
-        row.update({"baseline": "float" if row["variant"] == "qat" else "sgd", "model": "resnet18",
-                    "width": args.width, "batch": args.batch, "qat_scheme": scheme,
-                    "device_kind": device[0], "device": device[1]})
+        # The float model of the QAT ratio is the SGD baseline itself.
+        row.update({"baseline": "float (sgd)" if row["variant"] == "qat" else "sgd",
+                    "model": "resnet18", "width": args.width, "batch": args.batch,
+                    "qat_scheme": scheme, "device_kind": device[0], "device": device[1]})
     return summary
 
 

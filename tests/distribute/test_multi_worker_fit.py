@@ -98,6 +98,23 @@ def test_a_fixed_keras_is_left_alone(monkeypatch):
         distribute.disable_multi_worker_fit()
 
 
+def test_fixed_log_reduction_and_checkpoints_are_left_alone(monkeypatch):
+    """The other two probes: a Keras whose logs reduce over replicas only, and
+    whose callbacks route a worker's checkpoint elsewhere, needs neither part."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    monkeypatch.setattr(tf_trainer, "reduce_per_replica", lambda values, strategy, reduction: (
+        keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)))
+    for cls in (keras.callbacks.ModelCheckpoint, keras.callbacks.BackupAndRestore):
+        monkeypatch.setattr(cls, "_save_model", lambda self, *args, **kwargs: None)
+    try:
+        assert distribute.needs_workaround() == {
+            "symbolic_build": True, "reduce_logs": False, "checkpoint_paths": False}
+        assert distribute.enable_multi_worker_fit() == ("symbolic_build",)
+    finally:
+        distribute.disable_multi_worker_fit()
+
+
 def test_enabled_fit_without_strategy_is_unchanged(tmp_path):
     """On one device the patched methods run Keras's own code: same result, bit for bit."""
     results = []

@@ -102,3 +102,22 @@ def test_a_failing_worker_fails_the_run_with_its_log(tmp_path, capsys, monkeypat
     err = capsys.readouterr().err
     assert "failed: worker 0 of 1 exited with status 4" in err and "out of memory, say" in err
     assert not (tmp_path / "scaling_workers.csv").exists()
+
+
+def test_ctrl_c_stops_every_worker(tmp_path, capsys, monkeypatch):
+    started = []
+
+    def sleeper(*args):
+        return [sys.executable, "-c", "import time; time.sleep(600)"]
+
+    def interrupted(self, *args, **kwargs):
+        started.extend(self.processes)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scaling, "python_module_command", sleeper)
+    monkeypatch.setattr(scaling.LocalCluster, "wait", interrupted)
+    code = scaling.main(["--workers", "1,2", "--models", "mlp", "--optimizers", "sgd",
+                         "--batch-sizes", "8", "--out", str(tmp_path)])
+    assert code == 130
+    assert "interrupted; every worker was stopped" in capsys.readouterr().err
+    assert len(started) == 1 and started[0].poll() is not None
