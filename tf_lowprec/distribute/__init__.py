@@ -8,7 +8,11 @@
                              free ports, pinned cores, clean shutdown).
 """
 
-from tf_lowprec.distribute import checkpoint_paths  # noqa: F401
+from tf_lowprec.distribute import (
+    checkpoint_paths,  # noqa: F401
+    local_cluster,  # noqa: F401
+)
+from tf_lowprec.distribute.local_cluster import LocalCluster, WorkerFailed  # noqa: F401
 from tf_lowprec.distribute.multi_worker_fit import (  # noqa: F401
     disable_multi_worker_fit,
     enable_multi_worker_fit,
