@@ -74,10 +74,14 @@ import tensorflow as tf
 
 __all__ = [
     "SUPPORTED_BITS",
+    "as_blocks",
     "check_block_size",
+    "dequantize_blocks",
     "dequantize_blockwise",
     "dynamic_code",
+    "from_blocks",
     "number_of_blocks",
+    "quantize_blocks",
     "quantize_blockwise",
 ]
 
@@ -174,11 +178,46 @@ def number_of_blocks(size, block_size):
     return max(1, math.ceil(int(size) / int(block_size)))
 
 
-def _blocks(flat, block_size):
-    """`flat` zero-padded to whole blocks, shaped `[n_blocks, block_size]`."""
+def as_blocks(x, block_size):
+    """`x` flattened, zero-padded to whole blocks, `[n_blocks, block_size]`."""
+    flat = tf.reshape(x, [-1])
     size = flat.shape[0]
     pad = number_of_blocks(size, block_size) * block_size - size
-    return tf.reshape(tf.pad(flat, [[0, pad]]), [-1, block_size])
+    if pad:
+        flat = tf.pad(flat, [[0, pad]])
+    return tf.reshape(flat, [-1, block_size])
+
+
+def from_blocks(blocks, shape):
+    """Inverse of `as_blocks`: drops the padding, restores `shape`."""
+    shape = tf.TensorShape(shape)
+    flat = tf.reshape(blocks, [-1])
+    if flat.shape[0] != shape.num_elements():
+        flat = flat[: shape.num_elements()]
+    return tf.reshape(flat, shape)
+
+
+def quantize_blocks(blocks, signed=True, bits=8):
+    """Codes and scales of float32 `blocks` (`[n, block_size]`, one scale per row).
+
+    The block-level kernel of `quantize_blockwise` (no argument checks).
+    """
+    if not signed:
+        blocks = tf.maximum(blocks, 0.0)
+    scales = tf.reduce_max(tf.abs(blocks), axis=1)
+    normalized = tf.math.divide_no_nan(blocks, scales[:, None])
+    index = _nearest_index(normalized, signed, bits)
+    if signed:
+        return tf.cast(index - _ZERO_INDEX, tf.int8), scales
+    return tf.cast(index, tf.uint8), scales
+
+
+def dequantize_blocks(codes, scales):
+    """float32 `[n, block_size]` values of `codes` (`int8` signed / `uint8`)."""
+    signed = codes.dtype == tf.int8
+    index = tf.cast(codes, tf.int32) + (_ZERO_INDEX if signed else 0)
+    values = tf.gather(tf.constant(dynamic_code(signed)), index)
+    return values * tf.cast(scales, tf.float32)[:, None]
 
 
 def quantize_blockwise(x, block_size=256, signed=True, bits=8):
@@ -207,20 +246,10 @@ def quantize_blockwise(x, block_size=256, signed=True, bits=8):
         raise ValueError(
             f"`x` must have a fully known shape. Received: shape={x.shape}"
         )
-    shape = x.shape
-    flat = tf.reshape(tf.cast(x, tf.float32), [-1])
-    if not signed:
-        flat = tf.maximum(flat, 0.0)
-    blocks = _blocks(flat, block_size)
-    scales = tf.reduce_max(tf.abs(blocks), axis=1)
-    normalized = tf.math.divide_no_nan(blocks, scales[:, None])
-    index = _nearest_index(normalized, signed, bits)
-    index = tf.reshape(index, [-1])[: shape.num_elements()]
-    if signed:
-        codes = tf.cast(index - _ZERO_INDEX, tf.int8)
-    else:
-        codes = tf.cast(index, tf.uint8)
-    return tf.reshape(codes, shape), scales
+    codes, scales = quantize_blocks(
+        as_blocks(tf.cast(x, tf.float32), block_size), signed, bits
+    )
+    return from_blocks(codes, x.shape), scales
 
 
 def dequantize_blockwise(codes, scales, block_size=256):
@@ -231,16 +260,11 @@ def dequantize_blockwise(codes, scales, block_size=256):
     """
     check_block_size(block_size)
     codes = tf.convert_to_tensor(codes)
-    if codes.dtype == tf.int8:
-        signed, index = True, tf.cast(codes, tf.int32) + _ZERO_INDEX
-    elif codes.dtype == tf.uint8:
-        signed, index = False, tf.cast(codes, tf.int32)
-    else:
+    if codes.dtype not in (tf.int8, tf.uint8):
         raise ValueError(
             "`codes` must be int8 (signed table) or uint8 (unsigned). "
             f"Received: codes with dtype={codes.dtype.name}"
         )
-    shape = codes.shape
-    values = tf.gather(tf.constant(dynamic_code(signed)), tf.reshape(index, [-1]))
-    blocks = _blocks(values, block_size) * tf.cast(scales, tf.float32)[:, None]
-    return tf.reshape(tf.reshape(blocks, [-1])[: shape.num_elements()], shape)
+    return from_blocks(
+        dequantize_blocks(as_blocks(codes, block_size), scales), codes.shape
+    )

@@ -33,19 +33,25 @@ The weight update is applied with the optimizer's `assign_add` /
 bfloat16 weights) see the float32 step. Sparse gradients are densified.
 """
 
+import functools
 import numbers
 
 import keras
 import tensorflow as tf
 
 from tf_lowprec.ops.blockwise import (
+    as_blocks,
     check_block_size,
-    dequantize_blockwise,
-    quantize_blockwise,
+    dequantize_blocks,
+    from_blocks,
+    quantize_blocks,
 )
 from tf_lowprec.optimizers.inner_optimizer import Untracked
 
 CODES = "codes"
+# Blocks per step of the update loop: 4096 x 256 = 1M entries, i.e. 4 MiB
+# float32 temporaries per state (see `_run_in_chunks`).
+CHUNK_BLOCKS = 4096
 ABSMAX = "absmax"
 
 
@@ -55,6 +61,79 @@ def check_min_8bit_size(value):
         raise ValueError(
             f"`min_8bit_size` must be an int >= 0. Received: min_8bit_size={value!r}"
         )
+
+
+def _run_in_chunks(rule, layout, block_size, gradient, weight, scalars, stored):
+    """The fused step on `[n_blocks, block_size]` views, `CHUNK_BLOCKS` rows at a time.
+
+    Every chunk dequantizes its rows of each state, applies `rule` and
+    requantizes them; the results are scattered into the outputs, so the
+    float32 temporaries of XLA are chunk-sized, not variable-sized. The
+    last chunk is shifted back to end at the last block (rows it shares with
+    the previous chunk are recomputed from the same inputs, identically).
+    """
+    shape = gradient.shape
+    gradient = tf.cast(gradient, tf.float32)  # inside the kernel: fused, no copy
+    weight = tf.cast(weight, tf.float32)
+    g, w = as_blocks(gradient, block_size), as_blocks(weight, block_size)
+    inputs, position = [], 0
+    for eight_bit, _ in layout:
+        if eight_bit:
+            inputs.append(
+                (as_blocks(stored[position], block_size), stored[position + 1])
+            )
+            position += 2
+        else:
+            inputs.append((as_blocks(stored[position], block_size),))
+            position += 1
+    n = g.shape[0]
+    rows = min(CHUNK_BLOCKS, n)
+
+    def chunk(start):
+        def take(t):
+            begin = [start] + [0] * (t.shape.rank - 1)
+            return tf.slice(t, begin, [rows] + t.shape.as_list()[1:])
+
+        decoded = [
+            dequantize_blocks(take(s[0]), take(s[1])) if len(s) == 2 else take(s[0])
+            for s in inputs
+        ]
+        step, new_states = rule(take(g), take(w), scalars, decoded)
+        encoded = []
+        for (eight_bit, signed), state in zip(layout, new_states):
+            encoded.extend(quantize_blocks(state, signed) if eight_bit else [state])
+        return [step, *encoded]
+
+    if rows == n:
+        outputs = chunk(0)
+    else:
+        first = chunk(0)  # shapes and dtypes of the per-chunk results
+        empty = [tf.zeros([n, *t.shape.as_list()[1:]], t.dtype) for t in first]
+        count = -(-n // rows)
+
+        def body(i, *outputs):
+            start = tf.minimum(i * rows, n - rows)
+            index = (start + tf.range(rows))[:, None]
+            return (
+                i + 1,
+                *(
+                    tf.tensor_scatter_nd_update(out, index, part)
+                    for out, part in zip(outputs, chunk(start))
+                ),
+            )
+
+        outputs = tf.while_loop(
+            lambda i, *_: i < count, body, [tf.constant(0), *empty]
+        )[1:]
+    step, encoded, position = outputs[0], [], 1
+    for eight_bit, _ in layout:
+        if eight_bit:
+            encoded += [from_blocks(outputs[position], shape), outputs[position + 1]]
+            position += 2
+        else:
+            encoded.append(from_blocks(outputs[position], shape))
+            position += 1
+    return from_blocks(step, shape), encoded
 
 
 class State:
@@ -86,7 +165,7 @@ class BlockwiseStates:
         check_min_8bit_size(min_8bit_size)
         self.block_size = int(block_size)
         self.min_8bit_size = int(min_8bit_size)
-        self._blockwise = Untracked(kernels={})
+        self._blockwise = Untracked(kernels={}, previous=None)
 
     def _check_variables(self, variables):
         for variable in variables:
@@ -129,31 +208,11 @@ class BlockwiseStates:
         key = (tuple(variable.shape), layout)
         kernel = self._blockwise.kernels.get(key)
         if kernel is None:
-            block_size = self.block_size
-
-            def run(gradient, weight, scalars, stored):
-                decoded, position = [], 0
-                for eight_bit, _ in layout:
-                    if eight_bit:
-                        decoded.append(
-                            dequantize_blockwise(
-                                stored[position], stored[position + 1], block_size
-                            )
-                        )
-                        position += 2
-                    else:
-                        decoded.append(stored[position])
-                        position += 1
-                step, new_states = rule(gradient, weight, scalars, decoded)
-                encoded = []
-                for (eight_bit, signed), state in zip(layout, new_states):
-                    if eight_bit:
-                        encoded.extend(quantize_blockwise(state, block_size, signed))
-                    else:
-                        encoded.append(state)
-                return step, encoded
-
-            kernel = tf.function(run, jit_compile=True, autograph=False)
+            kernel = tf.function(
+                functools.partial(_run_in_chunks, rule, layout, self.block_size),
+                jit_compile=True,
+                autograph=False,
+            )
             self._blockwise.kernels[key] = kernel
         return kernel
 
@@ -165,13 +224,21 @@ class BlockwiseStates:
         """
         if isinstance(gradient, tf.IndexedSlices):
             gradient = tf.convert_to_tensor(gradient)
-        gradient = tf.cast(gradient, tf.float32)
-        weight = tf.cast(tf.convert_to_tensor(variable), tf.float32)
-        stored = [tf.convert_to_tensor(v) for s in states for v in s.stored()]
         scalars = [tf.cast(s, tf.float32) for s in scalars]
-        step, encoded = self._kernel(variable, rule, states)(
-            gradient, weight, scalars, stored
-        )
+        # Kernels run one after another: under tf.function, TensorFlow would
+        # otherwise run the (independent) kernels of several variables at
+        # once, and their float32 temporaries would add up in memory.
+        previous = self._blockwise.previous
+        dependencies = []
+        if previous is not None and previous.graph is tf.compat.v1.get_default_graph():
+            dependencies = [previous]
+        with tf.control_dependencies(dependencies):
+            weight = tf.convert_to_tensor(variable)
+            stored = [tf.convert_to_tensor(v) for s in states for v in s.stored()]
+            step, encoded = self._kernel(variable, rule, states)(
+                gradient, weight, scalars, stored
+            )
+        self._blockwise.previous = None if tf.executing_eagerly() else step
         targets = [v for s in states for v in s.stored()]
         for target, value in zip(targets, encoded):
             self.assign(target, value)

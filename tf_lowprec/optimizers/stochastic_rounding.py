@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from tf_lowprec import formats, validation
-from tf_lowprec.ops.quantize import quantize
+from tf_lowprec.ops.floating_point import quantize_floating_point
 from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
 from tf_lowprec.optimizers.low_precision import rounding_seed
 
@@ -35,6 +35,30 @@ def _read32(variable):
     return tf.cast(tf.convert_to_tensor(variable), tf.float32)
 
 
+_ROUNDED_SUMS = {}
+
+
+def _rounded_sum(base, value, sign, fmt, seed):
+    """`SR(f32(base) + sign * f32(value))` (`sign=0`: `SR(f32(value))`) in
+    `base`'s dtype, as one XLA kernel: the float32 sum and the rounding fuse
+    into one loop, so no full-size float32 temporary is stored."""
+    value = tf.convert_to_tensor(value)
+    key = (tuple(base.shape), base.dtype, value.dtype, sign, fmt)
+    fn = _ROUNDED_SUMS.get(key)
+    if fn is None:
+
+        def body(base, value, seed):
+            total = tf.cast(value, tf.float32)
+            if sign:
+                total = tf.cast(base, tf.float32) + sign * total
+            rounded = quantize_floating_point(total, fmt, "stochastic", seed)
+            return tf.cast(rounded, base.dtype)
+
+        fn = tf.function(body, jit_compile=True, autograph=False)
+        _ROUNDED_SUMS[key] = fn
+    return fn(base, value, seed)
+
+
 @keras.saving.register_keras_serializable(package="tf_lowprec")
 class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """Stochastically rounded updates of bfloat16 / float16 variables.
@@ -52,8 +76,9 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
 
     so the update is kept in expectation (Gupta et al., 2015; Zamirai et
     al., 2020), with no float32 master copy: the model stores 2 bytes per
-    weight. `SR` is `tf_lowprec.ops.quantize(x, FloatingPoint(8, 7)` (or
-    `(5, 10)` for float16)`, "stochastic", seed)`, whose result is exactly
+    weight. `SR` is the kernel of `tf_lowprec.ops.quantize(x,
+    FloatingPoint(8, 7)` (or `(5, 10)` for float16)`, "stochastic", seed)`,
+    fused with the float32 sum into one XLA kernel; its result is exactly
     representable in the variable's dtype. Seeds are counter-based and
     stateless in `(seed, iterations, variable index, stream)` (as in
     `LowPrecision`), so replicas under `tf.distribute.MirroredStrategy`
@@ -175,12 +200,15 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     def _format(self, variable):
         return self._refs.formats.get(self.inner_optimizer._var_key(variable))
 
-    def _round_into(self, assign, variable, value32, stream):
+    def _round_into(self, assign, variable, value, stream, sign=0):
+        """`variable <- SR(value)` (`sign=0`) or `SR(variable + sign * value)`."""
         inner = self.inner_optimizer
         seed = rounding_seed(
             self.seed, inner.iterations, inner._get_variable_index(variable), stream
         )
-        rounded = quantize(value32, self._format(variable), "stochastic", seed)
+        current = variable.value if isinstance(variable, keras.Variable) else variable
+        current = tf.convert_to_tensor(current)
+        rounded = _rounded_sum(current, value, sign, self._format(variable), seed)
         assign(variable, rounded)
 
     def _install_hooks(self):
@@ -203,20 +231,17 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
                     value.indices[:, None],
                     tf.cast(value.values, tf.float32),
                 )
-            value = tf.cast(value, tf.float32)
             return self._round_into(assign, variable, value, UPDATE_STREAM)
 
         def hooked_assign_add(variable, value):
             if self._format(variable) is None:
                 return assign_add(variable, value)
-            total = _read32(variable) + tf.cast(_dense(value), tf.float32)
-            return self._round_into(assign, variable, total, UPDATE_STREAM)
+            return self._round_into(assign, variable, _dense(value), UPDATE_STREAM, 1)
 
         def hooked_assign_sub(variable, value):
             if self._format(variable) is None:
                 return assign_sub(variable, value)
-            total = _read32(variable) - tf.cast(_dense(value), tf.float32)
-            return self._round_into(assign, variable, total, UPDATE_STREAM)
+            return self._round_into(assign, variable, _dense(value), UPDATE_STREAM, -1)
 
         def hooked_weight_decay(variables):
             plain = [v for v in variables if self._format(v) is None]
@@ -232,7 +257,7 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
                         wd = tf.cast(inner.weight_decay, tf.float32)
                         w = _read32(variable)
                         self._round_into(
-                            assign, variable, w - w * wd * lr, DECAY_STREAM
+                            assign, variable, w * (wd * lr), DECAY_STREAM, -1
                         )
 
                 for variable in variables:
