@@ -171,6 +171,9 @@ _KNOWN_BUGS = {
         "updated like weights and quantized",
         "naming": _WRAPPER + "default name is a fixed string, not auto-numbered",
         "inner_loss_scale_factor": _LSF,
+        "unbuilt_model": _WRAPPER + "the accumulator is copied from the "
+        "variable under init_scope in build, which runs in the train "
+        "function's trace for an unbuilt model: shape (0,) mismatch",
     },
     "low_precision": {
         "set_weights": _WRAPPER + "set_weights sets only the wrapper's own "
@@ -211,6 +214,8 @@ _KNOWN_BUGS = {
         "to the inner optimizer",
         "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
         "inner_loss_scale_factor": _LSF,
+        "jit_compile": _EIGHT_BIT + "stepping inside tf.function fails: "
+        "`build() takes from 1 to 2 positional arguments but 3 were given`",
     },
     "sgd8bit": {
         "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",

@@ -7,6 +7,7 @@ numbers show (e.g. "clipping = the same optimizer fed the clipped gradient").
 Cases and expected differences: `optimizer_table.py`. Eager, 2x2 variables.
 """
 
+import copy
 import pickle
 import re
 import warnings
@@ -319,9 +320,14 @@ def test_pickle_round_trip(case):
 
 
 def test_config_round_trip(case):
-    optimizer = case.make()
+    """Including a schedule and a clipping argument, where accepted."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 100, 0.5)
+    if difference(case, "clipnorm"):
+        optimizer = case.make(learning_rate=schedule)
+    else:
+        optimizer = case.make(learning_rate=schedule, clipnorm=1.0)
     config = optimizer.get_config()
-    again = type(optimizer).from_config(config)
+    again = type(optimizer).from_config(copy.deepcopy(config))
     assert again.get_config() == config
     serialized = keras.optimizers.serialize(optimizer)
     restored = keras.optimizers.deserialize(serialized)

@@ -2,6 +2,9 @@
 
     python -m tests.optimizers.mirrored_equivalence REPLICAS NAME[,NAME...] [SPARSE_NAME,...]
 
+A NAME is a registry name, a key of `CONFIGS`, or `table:<case>` for a case
+of `tests/conformance/optimizer_table.py` (the wrappers).
+
 Splits the CPU into REPLICAS logical devices (which must happen before
 TensorFlow initialises, hence a separate process), then trains the same tiny
 models (an MLP, and for the names in the optional third argument also an
@@ -38,6 +41,11 @@ CONFIGS = {
 def _optimizer(name):
     from tf_lowprec.optimizers import registry
 
+    if name.startswith("table:"):  # a case of tests/conformance/optimizer_table.py
+        from tests.conformance.optimizer_table import CASES
+
+        (case,) = [c for c in CASES if c.name == name[len("table:"):]]
+        return case.make(learning_rate=0.05)
     base, overrides = CONFIGS.get(name, (name, {}))
     return registry.get(base, learning_rate=0.05, **overrides)
 

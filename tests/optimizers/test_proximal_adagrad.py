@@ -136,17 +136,6 @@ def test_sparse_under_xla():
     np.testing.assert_allclose(opt._accumulators[0].numpy(), acc, atol=1e-6)
 
 
-def test_config_round_trip():
-    opt = ProximalAdagrad(0.3, 0.5, 0.01, 0.2, global_clipnorm=1.0, name="p")
-    config = opt.get_config()
-    assert config["initial_accumulator_value"] == 0.5
-    assert config["l1_regularization_strength"] == 0.01
-    assert config["l2_regularization_strength"] == 0.2
-    restored = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
-    assert isinstance(restored, ProximalAdagrad)
-    assert restored.get_config() == config
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -121,16 +121,6 @@ def test_sparse_under_xla():
     np.testing.assert_allclose(var.numpy(), expected, atol=1e-7)
 
 
-def test_config_round_trip():
-    opt = ProximalSGD(0.3, 0.01, 0.2, clipnorm=1.0, name="p")
-    config = opt.get_config()
-    assert config["l1_regularization_strength"] == 0.01
-    assert config["l2_regularization_strength"] == 0.2
-    restored = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
-    assert isinstance(restored, ProximalSGD)
-    assert restored.get_config() == config
-
-
 @pytest.mark.parametrize(
     "kwargs, message",
     [
