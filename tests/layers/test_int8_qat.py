@@ -239,3 +239,15 @@ def test_nudged_range_matches_tensorflow_kernel():
     ).numpy()
     assert grid[0] == nudged_min and grid[1] == nudged_max
     np.testing.assert_allclose(grid[2], scale, rtol=1e-6)
+
+
+def test_sequential_model_and_its_errors():
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]
+    )
+    kinds = [type(layer).__name__ for layer in quantize_model(model, scheme="int8").layers]
+    assert kinds == ["InputLayer", "ActivationQuantizer", "Int8Fused", "Int8Fused"]
+    with pytest.raises(ValueError, match="keras.Input"):
+        quantize_model(keras.Sequential([keras.layers.Dense(4)]), scheme="int8")
+    with pytest.raises(ValueError, match="keras.Model"):
+        quantize_model("model", scheme="int8")

@@ -201,7 +201,7 @@ def _functional(model):
         if not model.built or not getattr(model, "_functional", None):
             raise ValueError(
                 "quantize_model(scheme='int8') needs a Sequential model built with "
-                "an `keras.Input`. Received: model={model.name!r}"
+                f"a `keras.Input`. Received: model={model.name!r}"
             )
         return keras.Model(model.inputs, model.outputs, name=model.name)
     if not any(cls.__name__ == "Functional" for cls in type(model).__mro__):
