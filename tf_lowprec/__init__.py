@@ -17,6 +17,9 @@ Subpackages (all imported by `import tf_lowprec`):
   distribute  model.fit under MultiWorkerMirroredStrategy, local clusters.
   memory      report(model, optimizer): bytes of weights, optimizer state and
               gradients per parameter (and in float32).
+  export      to_tflite: full-integer (int8) TFLite from an int8 QAT model
+              (layers.quantize_model(model, scheme="int8")) or, calibrated,
+              from a float model.
   experiments sweep and scaling runners, result files and plots.
 """
 
@@ -30,7 +33,7 @@ import sys
 # Keras-serializable class, so `keras.saving.load_model` finds them).
 _SUBPACKAGES = (
     "formats", "ops", "optimizers", "layers", "data", "models", "pruning",
-    "training", "recipes", "distribute", "memory", "experiments",
+    "training", "recipes", "distribute", "memory", "export", "experiments",
 )
 # The console scripts parse their arguments before importing TensorFlow
 # (`tf-lowprec --help` answers at once); their subcommands import what they use.
