@@ -56,6 +56,7 @@ from tf_lowprec.experiments.resumable import (
     epoch_dataset,
     load_variables,
 )
+from tf_lowprec.experiments.seed_statistics import mean_sd, plot_band
 from tf_lowprec.optimizers import GRDA
 from tf_lowprec.pruning.sparsity import sparsity
 
@@ -245,13 +246,6 @@ def _angle(u, v):
 # ---- summary and plots --------------------------------------------------------------------
 
 
-def mean_sd(values, scale=1.0, digits=2):
-    values = [scale * float(v) for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
 def final_rows(rows, epochs):
     return [r for r in rows if int(r["epoch"]) == epochs]
 
@@ -279,7 +273,7 @@ def summary_table(args, rows, valley_rows=None):
                     if q["run"] == name and str(q["seed"]) == str(r["seed"])) for r in group]
         lines.append(
             f"| {name} | {len(group)} | {mean_sd([r['test_accuracy'] for r in group], 100)} | "
-            f"{mean_sd(deltas) if deltas else ''} | {mean_sd(best, 100)} | "
+            f"{mean_sd(deltas)} | {mean_sd(best, 100)} | "
             f"{mean_sd([r['sparsity'] for r in group], 100, 1)} | "
             + " | ".join(mean_sd([r[k] for r in group], 100, 1) for k in layers) + " |"
         )
@@ -301,7 +295,7 @@ def summary_table(args, rows, valley_rows=None):
                 f"| {label} | {len(group)} | {mean_sd([r['barrier'] for r in group], 1, 3)} | "
                 f"{mean_sd([r['relative_distance'] for r in group], 1, 3)} | "
                 f"{mean_sd([r['angle_degrees'] for r in group], 1, 1)} | "
-                f"{mean_sd(disp, 1, 1) if disp else '–'} |")
+                f"{mean_sd(disp, 1, 1) or '–'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -316,15 +310,9 @@ def plot_curves(args, rows, path):
         group = [r for r in rows if r["run"] == name]
         if not group:
             continue
-        epochs = sorted({int(r["epoch"]) for r in group})
         for axis, metric, scale in ((axes[0], "test_accuracy", 100), (axes[1], "sparsity", 100),
                                     (axes[2], "train_loss", 1)):
-            values = [[scale * float(r[metric]) for r in group if int(r["epoch"]) == e]
-                      for e in epochs]
-            mean = np.array([np.mean(v) for v in values])
-            sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values])
-            line, = axis.plot(epochs, mean, label=name)
-            axis.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
+            plot_band(axis, group, metric, name, scale)
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel("sparsity (% exact zeros)")
     axes[2].set_ylabel("training loss")

@@ -36,6 +36,7 @@ from tf_lowprec import data, models
 from tf_lowprec.data.loader import normalizer
 from tf_lowprec.experiments.results_io import read_csv, save_figure_atomic
 from tf_lowprec.experiments.resumable import ResumableStudy, epoch_dataset
+from tf_lowprec.experiments.seed_statistics import mean_sd, plot_band
 from tf_lowprec.optimizers import HALP, SVRG
 from tf_lowprec.training import FullGradientSnapshot, VarianceReduced
 
@@ -129,13 +130,6 @@ def train_epoch(args, x, y, test, normalize):
     return step
 
 
-def mean_sd(values, digits=2):
-    values = [float(v) for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
 def per_run_seed(rows, args):
     """`{(run, seed): stats}` for finished runs; the last-100-iteration loss is the mean of the
     per-epoch mean losses of the final `ceil(100 / steps_per_epoch)` epochs (equal-size batches)."""
@@ -176,11 +170,11 @@ def summary_markdown(rows, args):
         ref = [(stats[(name, s)], stats[(REFERENCE, s)]) for s in seeds
                if (REFERENCE, s) in stats]
         delta_acc = mean_sd([a["final"] - b["final"] for a, b in ref]) if ref else ""
-        delta_loss = mean_sd([a["loss"] - b["loss"] for a, b in ref], 4) if ref else ""
+        delta_loss = mean_sd([a["loss"] - b["loss"] for a, b in ref], digits=4) if ref else ""
         lines.append(
             f"| {name} | {len(seeds)} | {mean_sd([c['final'] for c in cell])} | "
             f"{mean_sd([c['best'] for c in cell])} | {mean_sd([c['last3'] for c in cell])} | "
-            f"{mean_sd([c['loss'] for c in cell], 4)} | {delta_acc} | {delta_loss} |")
+            f"{mean_sd([c['loss'] for c in cell], digits=4)} | {delta_acc} | {delta_loss} |")
     return "\n".join(lines) + "\n"
 
 
@@ -196,14 +190,8 @@ def plot_group(rows, args, group, names, path):
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     for name in names:
         group_rows = [r for r in rows if r["run"] == name]
-        epochs = sorted({int(r["epoch"]) for r in group_rows})
         for axis, column, scale in ((left, "train_loss", 1), (right, "test_accuracy", 100)):
-            values = [[scale * float(r[column]) for r in group_rows if int(r["epoch"]) == e]
-                      for e in epochs]
-            mean = np.array([np.mean(v) for v in values])
-            sd = np.array([np.std(v, ddof=1) if len(v) > 1 else 0 for v in values])
-            line, = axis.plot(epochs, mean, label=name)
-            axis.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
+            plot_band(axis, group_rows, column, name, scale, alpha=0.15)
     left.set_yscale("log")
     left.set_ylabel("training loss (epoch mean)")
     right.set_ylabel("test accuracy (%)")

@@ -34,7 +34,6 @@ is checkpointed after each epoch in `--checkpoints` (default
 
 import argparse
 import os
-import statistics
 import time
 
 import keras
@@ -49,6 +48,7 @@ from tf_lowprec.experiments.results_io import (
     write_csv_atomic,
 )
 from tf_lowprec.experiments.resumable import ResumableStudy, epoch_dataset
+from tf_lowprec.experiments.seed_statistics import mean_sd, plot_band
 from tf_lowprec.optimizers import swalp
 from tf_lowprec.training import recompute_batchnorm_statistics
 
@@ -203,12 +203,6 @@ def _error(accuracy):
     return 100.0 * (1.0 - float(accuracy))
 
 
-def mean_sd(values):
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
 def summarize(rows, args):
     """Per seed: the paper's four numbers (test error %) and the end-of-run raw model."""
     per_seed = []
@@ -284,18 +278,11 @@ def plot(rows, args, path):
     for precision in args.precisions:
         label = "FP" if precision == "fp" else "LP"
         for column, name in curves:
-            points = {}
-            for r in rows:
-                if r["run"] == precision and str(r.get(column, "")) not in ("", "nan"):
-                    points.setdefault(int(r["epoch"]), []).append(_error(r[column]))
-            if not points:
-                continue
-            epochs = sorted(points)
-            mean = np.array([np.mean(points[e]) for e in epochs])
-            sd = np.array([np.std(points[e], ddof=1) if len(points[e]) > 1 else 0 for e in epochs])
-            line, = axis.plot(epochs, mean, "-" if precision == "fp" else "--",
-                              label=name.format(label))
-            axis.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.15)
+            errors = [{"epoch": r["epoch"],
+                       "error": _error(r[column]) if r.get(column, "") != "" else ""}
+                      for r in rows if r["run"] == precision]
+            plot_band(axis, errors, "error", name.format(label),
+                      style="-" if precision == "fp" else "--", alpha=0.15)
     axis.axvline(args.swa_start, color="grey", lw=0.8)
     axis.set_xlabel("epoch")
     axis.set_ylabel("test error (%), mean ± sd over seeds")

@@ -7,6 +7,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.experiments.test_resumable import Interrupt, interrupting
 from tf_lowprec.experiments.results_io import read_csv
 from tf_lowprec.experiments.resumable import checkpoint_name, load_variables
 
@@ -21,27 +22,11 @@ def _load(*path):
     return module
 
 
-class _Interrupt(Exception):
-    pass
-
-
 def _interrupt_after(module, epochs, monkeypatch):
     """Makes the script's epoch function raise after `epochs` epochs (like a killed process)."""
     original = module.train_epoch
-    done = []
-
-    def patched(*args, **kwargs):
-        step = original(*args, **kwargs)
-
-        def interrupted(run, epoch):
-            if len(done) == epochs:
-                raise _Interrupt
-            done.append(epoch)
-            return step(run, epoch)
-
-        return interrupted
-
-    monkeypatch.setattr(module, "train_epoch", patched)
+    monkeypatch.setattr(module, "train_epoch",
+                        lambda *a, **k: interrupting(original(*a, **k), epochs))
 
 
 def _check_resume(module, argv, csv_name, runs, tmp_path, monkeypatch, after=1):
@@ -49,7 +34,7 @@ def _check_resume(module, argv, csv_name, runs, tmp_path, monkeypatch, after=1):
     module.main(argv + ["--out", str(straight)])
     with monkeypatch.context() as patch:
         _interrupt_after(module, after, patch)
-        with pytest.raises(_Interrupt):
+        with pytest.raises(Interrupt):
             module.main(argv + ["--out", str(resumed)])
     assert len(read_csv(str(resumed / csv_name))) == after
     module.main(argv + ["--out", str(resumed)])

@@ -29,20 +29,21 @@ def _step(state, epoch):
     return {"w0": float(state.w.numpy()[0]), "w_sum": float(state.w.numpy().sum())}
 
 
-class _Interrupt(Exception):
-    pass
+class Interrupt(Exception):
+    """Stands for a killed process."""
 
 
-def _interrupting(after):
-    calls = []
+def interrupting(step, after):
+    """`step` that raises `Interrupt` once it has run `after` epochs (over all runs)."""
+    done = []
 
-    def step(state, epoch):
-        if len(calls) == after:
-            raise _Interrupt
-        calls.append(epoch)
-        return _step(state, epoch)
+    def interrupted(state, epoch):
+        if len(done) == after:
+            raise Interrupt
+        done.append(epoch)
+        return step(state, epoch)
 
-    return step
+    return interrupted
 
 
 def test_epoch_order_depends_on_seed_and_epoch_only():
@@ -63,8 +64,8 @@ def test_interrupted_study_resumes_identically(tmp_path):
     path = str(tmp_path / "b.csv")
     study = ResumableStudy(path, str(tmp_path / "cb"), progress=False)
     study.train("walk", 0, 4, _State, _step)
-    with pytest.raises(_Interrupt):
-        study.train("walk", 1, 4, _State, _interrupting(2))
+    with pytest.raises(Interrupt):
+        study.train("walk", 1, 4, _State, interrupting(_step, 2))
     assert study.epochs_done("walk", 1) == [1, 2]  # the finished epochs are on disk
     assert len(read_csv(path)) == 6
     resumed = ResumableStudy(path, str(tmp_path / "cb"), progress=False)

@@ -34,13 +34,19 @@ def write_text_atomic(path, text):
     _replace_atomically(path, lambda f: f.write(text), suffix=os.path.splitext(path)[1])
 
 
-def _replace_atomically(path, write, suffix, newline=None):
+def write_bytes_atomic(path, data):
+    """Writes the bytes `data` to `path` atomically (temp file, fsync, rename)."""
+    _replace_atomically(path, lambda f: f.write(data), suffix=os.path.splitext(path)[1],
+                        mode="wb")
+
+
+def _replace_atomically(path, write, suffix, newline=None, mode="w"):
     """Calls `write(f)` on a temp file in `path`'s directory, then renames it over `path`."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
     try:
-        with os.fdopen(fd, "w", newline=newline) as f:
+        with os.fdopen(fd, mode, newline=newline) as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -24,16 +24,20 @@ replaced). The checkpoint of a finished run is kept: it holds the final
 weights (e.g. for a loss-landscape analysis).
 """
 
+import io
 import os
 import re
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from tf_lowprec.experiments.results_io import read_csv, write_csv_atomic
+from tf_lowprec.experiments.results_io import (
+    read_csv,
+    write_bytes_atomic,
+    write_csv_atomic,
+)
 
 _KEY = ("run", "seed", "epoch")
 
@@ -66,21 +70,10 @@ def checkpoint_name(run, seed):
 
 def save_variables(path, variables, epoch):
     """Writes the values of `variables` and the number of finished epochs to `path`, atomically."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
-    try:
-        arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
-        with open(tmp, "wb") as f:
-            np.savez(f, epoch=np.int64(epoch), count=np.int64(len(arrays)), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    arrays = {f"v{i}": np.asarray(keras.ops.convert_to_numpy(v)) for i, v in enumerate(variables)}
+    buffer = io.BytesIO()
+    np.savez(buffer, epoch=np.int64(epoch), count=np.int64(len(arrays)), **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_variables(path, variables=None):
