@@ -22,7 +22,9 @@ _HEADER_FIELD = re.compile(r"^(\w[\w ]*):\s*(.*)$")
 
 
 def tutorial_paths():
-    return sorted(p for p in TUTORIALS.glob("*.py") if not p.name.startswith("_"))
+    """`examples/tutorials/*.py` with a keras.io header (not helpers such as to_notebook.py)."""
+    return sorted(p for p in TUTORIALS.glob("*.py") if not p.name.startswith("_")
+                  and (ast.get_docstring(ast.parse(p.read_text())) or "").startswith("Title:"))
 
 
 def _header(text):
