@@ -234,12 +234,15 @@ def summarize(rows, args):
                 for k in sorted(final)
                 if k[0] == task and k[1] == config and (task, "adam", k[2]) in final
             ]
-            sd = lambda v: f" ± {np.std(v, ddof=1):.2f}" if len(v) > 1 else ""
+
+            def sd(v, digits=2):
+                return f" ± {np.std(v, ddof=1):.{digits}f}" if len(v) > 1 else ""
+
             diff = f"{np.mean(diffs):+.2f}{sd(np.array(diffs))}" if diffs else "-"
             lines.append(
                 f"| {task} | {config} | {runs[0]['weight_bytes_per_param']} "
                 f"| {runs[0]['state_bytes_per_param']} | {acc.mean():.2f}{sd(acc)} "
-                f"| {diff} | {loss.mean():.4f}{sd(loss)} |"
+                f"| {diff} | {loss.mean():.4f}{sd(loss, 4)} |"
             )
     return "\n".join(lines) + "\n"
 
