@@ -140,6 +140,7 @@ DIFFERENCES = {
             "use_ema",
             "loss_scale_factor",
             "gradient_accumulation_steps",
+            "name",
         )
     },
     "keras_adam": {
@@ -154,59 +155,12 @@ DIFFERENCES = {
 
 # Bugs found by this suite in files owned by others, as xfail(strict=True):
 # each entry turns into a failure the day it is fixed, and is then removed.
-_WRAPPER = "wrapper (LowPrecision/SWA, ARCH's files): "
 _EIGHT_BIT = "8-bit/StochasticRounding helper's files: "
 _LSF = (
-    "wrapper: LossScaleOptimizer resets the wrapper's loss_scale_factor, "
-    "but the inner optimizer keeps its own and divides the gradient again"
+    "LossScaleOptimizer resets the wrapper's loss_scale_factor, but the "
+    "inner optimizer keeps its own and divides the gradient again"
 )
 _KNOWN_BUGS = {
-    "low_precision_separate": {
-        "constraints": _WRAPPER + "the inner optimizer updates the accumulator, "
-        "which has no constraint; the model variable's constraint is never applied",
-        "set_weights": _WRAPPER + "set_weights sets only the wrapper's own "
-        "variables, not the inner optimizer's state",
-        "overwrite_with_gradient": _WRAPPER + "the accumulator does not carry "
-        "`overwrite_with_gradient`, so float8 scale/amax variables are "
-        "updated like weights and quantized",
-        "naming": _WRAPPER + "default name is a fixed string, not auto-numbered",
-        "inner_loss_scale_factor": _LSF,
-        "unbuilt_model": _WRAPPER + "the accumulator is copied from the "
-        "variable under init_scope in build, which runs in the train "
-        "function's trace for an unbuilt model: shape (0,) mismatch",
-    },
-    "low_precision": {
-        "set_weights": _WRAPPER + "set_weights sets only the wrapper's own "
-        "variables, not the inner optimizer's state",
-        "tf_variables": _WRAPPER + "slot lookup uses `variable.path`, which a "
-        "raw tf.Variable lacks",
-        "naming": _WRAPPER + "default name is a fixed string, not auto-numbered",
-        "inner_loss_scale_factor": _LSF,
-    },
-    "swa": {
-        "set_weights": _WRAPPER + "set_weights sets only the wrapper's own "
-        "variables, not the inner optimizer's state",
-        "exclude_from_weight_decay": _WRAPPER + "exclusions are not forwarded "
-        "to the inner optimizer",
-        "tf_variables": _WRAPPER + "build uses `variable.path`, which a raw "
-        "tf.Variable lacks",
-        "naming": _WRAPPER + "default name is a fixed string, not auto-numbered",
-        "inner_loss_scale_factor": _LSF,
-    },
-    "halp": {
-        "naming": "HALP (halp.py, ARCH's file): default name 'halp' is a fixed "
-        "string, not auto-numbered",
-        "overwrite_with_gradient": "HALP (halp.py, ARCH's file): take_snapshot "
-        "and build make offsets/scales for `overwrite_with_gradient` variables, "
-        "which have no SVRG slots (None)",
-    },
-    "recipe": {
-        "set_weights": _WRAPPER + "set_weights sets only the wrapper's own "
-        "variables, not the inner optimizer's state",
-        "tf_variables": _WRAPPER + "slot lookup uses `variable.path`, which a "
-        "raw tf.Variable lacks",
-        "naming": _WRAPPER + "default name is a fixed string, not auto-numbered",
-    },
     "StochasticRounding": {
         "set_weights": _EIGHT_BIT + "set_weights sets only the wrapper's own "
         "variables, not the inner optimizer's state",
@@ -227,9 +181,6 @@ _KNOWN_BUGS = {
     },
 }
 _KNOWN_BUGS["adamw8bit"] = dict(_KNOWN_BUGS["adam8bit"])
-_KNOWN_BUGS["low_precision_stochastic"] = {
-    k: v for k, v in _KNOWN_BUGS["low_precision"].items()
-}
 for _family, _bugs in _KNOWN_BUGS.items():
     _entries = DIFFERENCES.setdefault(_family, {})
     for _feature, _reason in _bugs.items():

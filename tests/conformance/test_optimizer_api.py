@@ -356,7 +356,8 @@ def test_automatic_naming(case, request):
     assert first.name != second.name
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(second))
     assert restored.name == second.name
-    assert case.make(name="custom").name == "custom"
+    if not rejected(case, name="custom"):
+        assert case.make(name="custom").name == "custom"
 
 
 def test_sparse_gradient_with_duplicate_indices(case):

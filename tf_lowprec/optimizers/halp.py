@@ -205,7 +205,7 @@ class HALP(SVRG):
         ema_overwrite_frequency=None,
         loss_scale_factor=None,
         gradient_accumulation_steps=None,
-        name="halp",
+        name=None,
         offset_quantizer=None,
         **kwargs,
     ):
@@ -332,6 +332,8 @@ class HALP(SVRG):
         for full, offset, scale in zip(
             self._full_gradients, self._offsets, self._scales
         ):
+            if full is None:
+                continue  # `overwrite_with_gradient`: no SVRG state
             norm = tf.norm(tf.cast(tf.convert_to_tensor(full), tf.float64))
             scale.assign(tf.cast(scale_for(norm, self.mu, self.bits), scale.dtype))
             offset.assign(tf.zeros(offset.shape, offset.dtype))

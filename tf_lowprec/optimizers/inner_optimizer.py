@@ -17,6 +17,19 @@ does the actual update. What they share lives here:
 """
 
 import keras
+from keras.src.utils.naming import auto_name
+
+
+def slot_prefix(variable):
+    """The name prefix Keras gives a slot made from `variable`.
+
+    `Optimizer.add_variable_from_reference` names a slot
+    `{variable.path with "/" -> "_"}_{slot}`, or from the name for a raw
+    `tf.Variable` (which has no `path`).
+    """
+    if hasattr(variable, "path"):
+        return variable.path.replace("/", "_")
+    return str(variable.name).replace("/", "_").replace(":", "_")
 
 
 class Untracked:
@@ -54,6 +67,20 @@ class InnerOptimizerDelegation:
     def scale_loss(self, loss):
         return self.inner_optimizer.scale_loss(loss)
 
+    @property
+    def loss_scale_factor(self):
+        inner = self.__dict__.get("inner_optimizer")
+        return None if inner is None else inner.loss_scale_factor
+
+    @loss_scale_factor.setter
+    def loss_scale_factor(self, value):
+        # `LossScaleOptimizer` sets it to None on the optimizer it wraps: the
+        # inner optimizer, which unscales the gradients, must see that. (The
+        # base constructor's assignment comes before `inner_optimizer` exists.)
+        inner = self.__dict__.get("inner_optimizer")
+        if inner is not None:
+            inner.loss_scale_factor = value
+
 
 class WrapperOptimizer(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """Base class: an optimizer whose update is an inner optimizer's.
@@ -80,7 +107,10 @@ class WrapperOptimizer(InnerOptimizerDelegation, keras.optimizers.Optimizer):
                 "`optimizer` must be a keras.optimizers.Optimizer. "
                 f"Received: optimizer={optimizer!r}"
             )
-        super().__init__(learning_rate=0.0, name=name or default_name)
+        # Keras-style automatic names: `swa`, `swa_1`, ... (as `adam`, `adam_1`).
+        super().__init__(
+            learning_rate=0.0, name=name or auto_name(default_name or cls_name)
+        )
         self.inner_optimizer = optimizer
 
     # ----------------------------------------------------------------- update
@@ -116,6 +146,35 @@ class WrapperOptimizer(InnerOptimizerDelegation, keras.optimizers.Optimizer):
 
     def finalize_variable_values(self, var_list):
         self.inner_optimizer.finalize_variable_values(var_list)
+
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Forwarded to the inner optimizer, which applies the decay."""
+        self.inner_optimizer.exclude_from_weight_decay(var_list=var_list, var_names=var_names)
+
+    # ------------------------------------------------------------------ state
+
+    def set_weights(self, weights):
+        """Sets every variable in `variables` (the wrapper's and the inner's)."""
+        if not self.built:
+            raise ValueError(
+                "You are calling `set_weights()` on an optimizer that has not "
+                "yet been built. Please call `optimizer.build(trainable_variables)` "
+                "to create the optimizer weights before calling `set_weights()`."
+            )
+        variables = self.variables
+        if len(weights) != len(variables):
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} has {len(variables)} "
+                f"variables (its own and its inner optimizer's). Received: "
+                f"{len(weights)} weights."
+            )
+        for variable, weight in zip(variables, weights):
+            if tuple(variable.shape) != tuple(weight.shape):
+                raise ValueError(
+                    f"Optimizer variable {variable.path} has shape {variable.shape} "
+                    f"not compatible with provided weight shape {weight.shape}."
+                )
+            variable.assign(weight)
 
     # ----------------------------------------------------------------- config
 

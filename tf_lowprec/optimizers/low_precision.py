@@ -15,6 +15,8 @@ from tf_lowprec.quantizers import Quantizer
 from tf_lowprec.quantizers import stream_seed
 from tf_lowprec.optimizers.inner_optimizer import Untracked
 from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
+from tf_lowprec.optimizers.inner_optimizer import slot_prefix
+from tf_lowprec.optimizers.slots import add_copy_slots
 
 # Random streams per variable (`stream` of `tf_lowprec.quantizers.stream_seed`).
 GRADIENT_STREAM = 0
@@ -268,14 +270,14 @@ class LowPrecision(WrapperOptimizer):
                     "accumulator must not be built yet (it is built on the "
                     f"accumulators). Received: a built {inner.name!r}."
                 )
-            self._accumulators = [
-                self.add_variable_from_reference(v, "lp_accumulator") for v in var_list
+            # Initialised from the variables, also inside the train
+            # function's trace of an unbuilt model (`slots`). Variables with
+            # `overwrite_with_gradient` (float8 scales, amax histories) get
+            # none: Keras overwrites them with their gradient, unquantized.
+            self._accumulators = add_copy_slots(self, var_list, "lp_accumulator")
+            targets = [
+                v if a is None else a for v, a in zip(var_list, self._accumulators)
             ]
-            # Copy once, eagerly, even when built while tracing (as GRDA).
-            with tf.init_scope():
-                for accumulator, variable in zip(self._accumulators, var_list):
-                    accumulator.assign(variable)
-            targets = list(self._accumulators)
         else:
             self._accumulators = []
             targets = list(var_list)
@@ -298,7 +300,7 @@ class LowPrecision(WrapperOptimizer):
         Keras names a slot `{reference.path with "/" -> "_"}_{slot name}`
         (`add_variable_from_reference`); the longest matching prefix wins.
         """
-        prefixes = [t.path.replace("/", "_") + "_" for t in targets]
+        prefixes = [slot_prefix(t) + "_" for t in targets]
         slots = [[] for _ in targets]
         target_ids = {id(t) for t in targets}
         for variable in self.inner_optimizer.variables:
@@ -331,7 +333,8 @@ class LowPrecision(WrapperOptimizer):
         from the accumulator and overwrites them.
         """
         for accumulator, variable in zip(self._accumulators, self._refs.model_variables):
-            accumulator.assign(variable)
+            if accumulator is not None:
+                accumulator.assign(variable)
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """As for any Keras optimizer; forwarded to the inner one at build time
@@ -353,6 +356,14 @@ class LowPrecision(WrapperOptimizer):
                 self._refs.targets[self._variable_index(v)] for v in trainable_variables
             ]
         self.inner_optimizer.apply(grads, targets)
+        if self.separate_accumulator:
+            # Keras applies constraints to the variables it updated (here the
+            # accumulators, which have none): project the accumulator, and the
+            # model variable `Q_W(a)`, with the model variable's constraint.
+            for variable, accumulator in zip(self._refs.model_variables, self._accumulators):
+                if accumulator is not None and variable.constraint is not None:
+                    accumulator.assign(variable.constraint(accumulator))
+                    variable.assign(variable.constraint(variable))
 
     def _install_hook(self):
         """Routes the inner optimizer's `update_step` through `_quantized_update`.
@@ -421,7 +432,8 @@ class LowPrecision(WrapperOptimizer):
         if inner.use_ema:
             # The inner EMA averaged the accumulators: hand it to the model.
             for variable, accumulator in zip(self._refs.model_variables, self._accumulators):
-                variable.assign(accumulator)
+                if accumulator is not None:
+                    variable.assign(accumulator)
 
     # ---------------------------------------------------------------- config
 

@@ -17,7 +17,7 @@ References:
 import keras
 import tensorflow as tf
 
-from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
 from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
 
 
@@ -72,7 +72,7 @@ class SWA(WrapperOptimizer):
                     self.add_variable(
                         shape=variable.shape,
                         dtype="float32",
-                        name=variable.path.replace("/", "_") + "_swa_average",
+                        name=slot_prefix(variable) + "_swa_average",
                     )
                 )
         self._averages = averages
