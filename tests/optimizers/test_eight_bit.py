@@ -296,3 +296,24 @@ def test_mirrored_strategy_equals_one_device():
             assert r["max_abs_diff"] <= 4 * 2**-8 * r["max_abs_weight"], (name, r)
         else:  # float32 round-off of a sum split across replicas, over 8 steps
             assert r["max_abs_diff"] <= 2e-6 * max(1.0, r["max_abs_weight"]), (name, r)
+
+
+def test_chunked_kernel_equals_one_pass(monkeypatch):
+    """The update loop over chunks of blocks (the last chunk shifted back to
+    end at the last block) gives the same codes, scales and weights as one
+    pass over the whole tensor."""
+    from tf_lowprec.optimizers import blockwise_states
+
+    rng = np.random.default_rng(5)
+    w0 = rng.normal(size=(13, 13)).astype(np.float32)  # 169 = 10 blocks of 16 + 9
+    grads = rng.normal(size=(3, 13, 13)).astype(np.float32)
+    results = []
+    for chunk in (1000, 3):
+        monkeypatch.setattr(blockwise_states, "CHUNK_BLOCKS", chunk)
+        opt = Adam8bit(0.01, amsgrad=True, block_size=16, min_8bit_size=1)
+        w = keras.Variable(w0)
+        for g in grads:
+            opt.apply([tf.constant(g)], [w])
+        results.append([w.numpy()] + [v.numpy() for v in opt.variables])
+    for a_, b_ in zip(*results):
+        np.testing.assert_array_equal(a_, b_)
