@@ -229,12 +229,16 @@ def optimizer_common_args(
     global_clipnorm=None,
     loss_scale_factor=None,
     gradient_accumulation_steps=None,
+    **other_base_args,
 ):
     """Checks the arguments every Keras optimizer takes (Keras does not).
 
     `keras.optimizers.Optimizer` accepts `weight_decay=inf` or
     `clipnorm=nan` and then trains to NaN weights; every tf_lowprec optimizer
-    calls this before `super().__init__`. `None` means "off" for all of them.
+    calls this with its base keyword arguments (`**kwargs`) before forwarding
+    them to `super().__init__`. `None` means "off" for all of them. The other
+    base arguments (`other_base_args`: `name`, `use_ema`, ...) are left to
+    Keras, which checks them and rejects unknown names.
     """
     optional(non_negative_float, weight_decay, "weight_decay")
     optional(positive_float, clipnorm, "clipnorm")

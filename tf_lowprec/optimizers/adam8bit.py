@@ -63,43 +63,21 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
         amsgrad=False,
         block_size=256,
         min_8bit_size=4096,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name="adam8bit",
         **kwargs,
     ):
+        kwargs.setdefault("name", "adam8bit")
         learning_rate = validation.learning_rate(learning_rate)
         beta_1 = validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True)
         beta_2 = validation.float_in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True)
         epsilon = validation.positive_float(epsilon, "epsilon")
         amsgrad = validation.boolean(amsgrad, "amsgrad")
-        validation.optimizer_common_args(
-            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        validation.optimizer_common_args(**kwargs)
         super().__init__(
             learning_rate=learning_rate,
             beta_1=beta_1,
             beta_2=beta_2,
             epsilon=epsilon,
             amsgrad=amsgrad,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
             **kwargs,
         )
         self._init_blockwise(block_size, min_8bit_size)
@@ -174,17 +152,9 @@ class AdamW8bit(Adam8bit):
         amsgrad=False,
         block_size=256,
         min_8bit_size=4096,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name="adamw8bit",
         **kwargs,
     ):
+        kwargs.setdefault("name", "adamw8bit")
         if weight_decay is None:
             raise ValueError(
                 "Argument `weight_decay` must be a float. Received: weight_decay=None"
@@ -198,14 +168,5 @@ class AdamW8bit(Adam8bit):
             block_size=block_size,
             min_8bit_size=min_8bit_size,
             weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
             **kwargs,
         )

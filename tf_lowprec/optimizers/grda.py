@@ -157,25 +157,13 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         learning_rate=0.01,
         c=0.0,
         mu=0.7,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
         c = validation.non_negative_float(c, "c")
         mu = validation.positive_float(mu, "mu")
-        validation.optimizer_common_args(
-            None, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        weight_decay = kwargs.pop("weight_decay", None)
+        validation.optimizer_common_args(**kwargs)
         if not 0.5 < mu < 1:
             warnings.warn(
                 f"GRDA: mu={mu} is outside the range 0.5 < mu < 1 for which "
@@ -190,20 +178,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
                 "would have no effect (use `c` and `mu` to regularise). "
                 f"Received: weight_decay={weight_decay}"
             )
-        super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=None,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, weight_decay=None, **kwargs)
         self.c = float(c)
         self.mu = float(mu)
 

@@ -93,16 +93,6 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         initial_accumulator_value=0.1,
         l1_regularization_strength=0.0,
         l2_regularization_strength=0.0,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
@@ -110,30 +100,14 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         initial_accumulator_value = validation.positive_float(
             initial_accumulator_value, "initial_accumulator_value"
         )
-        validation.optimizer_common_args(
-            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        validation.optimizer_common_args(**kwargs)
         l1_regularization_strength = validation.non_negative_float(
             l1_regularization_strength, "l1_regularization_strength"
         )
         l2_regularization_strength = validation.non_negative_float(
             l2_regularization_strength, "l2_regularization_strength"
         )
-        super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = initial_accumulator_value
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength

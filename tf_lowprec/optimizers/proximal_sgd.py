@@ -79,43 +79,17 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
         learning_rate=0.01,
         l1_regularization_strength=0.0,
         l2_regularization_strength=0.0,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
-        validation.optimizer_common_args(
-            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        validation.optimizer_common_args(**kwargs)
         l1_regularization_strength = validation.non_negative_float(
             l1_regularization_strength, "l1_regularization_strength"
         )
         l2_regularization_strength = validation.non_negative_float(
             l2_regularization_strength, "l2_regularization_strength"
         )
-        super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.l1_regularization_strength = l1_regularization_strength
         self.l2_regularization_strength = l2_regularization_strength
 

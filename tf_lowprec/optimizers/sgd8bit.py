@@ -52,39 +52,17 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
         nesterov=False,
         block_size=256,
         min_8bit_size=4096,
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name="sgd8bit",
         **kwargs,
     ):
+        kwargs.setdefault("name", "sgd8bit")
         learning_rate = validation.learning_rate(learning_rate)
         momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0)
         nesterov = validation.boolean(nesterov, "nesterov")
-        validation.optimizer_common_args(
-            weight_decay, clipnorm, clipvalue, global_clipnorm, loss_scale_factor,
-            gradient_accumulation_steps,
-        )
+        validation.optimizer_common_args(**kwargs)
         super().__init__(
             learning_rate=learning_rate,
             momentum=momentum,
             nesterov=nesterov,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
             **kwargs,
         )
         self._init_blockwise(block_size, min_8bit_size)

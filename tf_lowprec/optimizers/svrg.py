@@ -186,45 +186,23 @@ class SVRG(keras.optimizers.Optimizer):
         self,
         learning_rate=0.01,
         T="1epoch",
-        weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
         **kwargs,
     ):
         learning_rate = validation.learning_rate(learning_rate)
         T = _canonical_period(T)
-        validation.optimizer_common_args(
-            weight_decay, None, None, None, loss_scale_factor, gradient_accumulation_steps
-        )
         clip_why = (
             "clipping would act on the difference of two gradients, per "
             "replica and before aggregation."
         )
-        _reject("clipnorm", clipnorm, clip_why)
-        _reject("clipvalue", clipvalue, clip_why)
-        _reject("global_clipnorm", global_clipnorm, clip_why)
+        for clip in ("clipnorm", "clipvalue", "global_clipnorm"):
+            _reject(clip, kwargs.get(clip), clip_why)
+        validation.optimizer_common_args(**kwargs)
         _reject(
             "gradient_accumulation_steps",
-            gradient_accumulation_steps,
+            kwargs.get("gradient_accumulation_steps"),
             "a variance-reduced step needs its own full-gradient correction.",
         )
-        super().__init__(
-            learning_rate=learning_rate,
-            name=name,
-            weight_decay=weight_decay,
-            use_ema=use_ema,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.T = T
         self._driven = False
 
