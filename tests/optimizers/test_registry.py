@@ -89,3 +89,12 @@ def test_register_adds_a_name_and_refuses_silent_overwrite(monkeypatch):
 def test_non_string_identifier_raises():
     with pytest.raises(ValueError, match="identifier=3"):
         optimizers.get(3)
+
+
+@pytest.mark.parametrize("name", ["grda", "proximal_sgd", "adam8bit", "sgd"])
+def test_get_accepts_keras_base_arguments_forwarded_through_kwargs(name):
+    # tf_lowprec optimizers take Keras's base arguments as `**kwargs`; the
+    # registry's keyword check must still see them (and still catch typos).
+    assert registry.get(name, clipnorm=1.0).clipnorm == 1.0
+    with pytest.raises(ValueError, match="clipnorn"):
+        registry.get(name, clipnorn=1.0)

@@ -54,6 +54,19 @@ def _accepted_keywords(factory):
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
     takes_var_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+    if takes_var_kw and isinstance(factory, type):
+        # A class's `**kwargs` forwards to its bases (an optimizer's to Keras's
+        # base arguments: clipnorm, weight_decay, use_ema, ...): collect the
+        # named parameters up the MRO until an `__init__` takes no `**kwargs`.
+        for cls in factory.__mro__[1:]:
+            init = cls.__dict__.get("__init__")
+            if init is None or cls is object:
+                continue
+            base = inspect.signature(init).parameters.values()
+            named |= {p.name for p in base if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+            if not any(p.kind is p.VAR_KEYWORD for p in base):
+                break
+        return named - {"self"}
     if takes_var_kw and not named:
         return None  # e.g. `lambda **kw: ...`: nothing to check against
     return named
