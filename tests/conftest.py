@@ -16,3 +16,16 @@ def _seed_everything():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture
+def float64():
+    """Runs a test with float64 as Keras's floatx and dtype policy."""
+    import keras
+
+    policy = keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    yield
+    keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy(policy)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.layers._models import conv_bn_dense
 from tf_lowprec.formats import FixedPoint
 from tf_lowprec.formats import IntegerAffine
 from tf_lowprec.layers import IntegerConv2D
@@ -13,12 +14,7 @@ from tf_lowprec.ops import quantize
 
 
 def _model():
-    inputs = keras.Input((6, 6, 2))
-    h = keras.layers.Conv2D(5, 3, activation="relu", name="conv")(inputs)
-    h = keras.layers.BatchNormalization(name="bn")(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(7, activation="relu", name="hidden")(h)
-    return keras.Model(inputs, keras.layers.Dense(3, name="logits")(h))
+    return conv_bn_dense((6, 6, 2), filters=5, hidden=7, classes=3)
 
 
 def _x():

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from tests.layers._models import conv_bn_dense
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.formats import FixedPoint
 from tf_lowprec.layers import QuantizedConv2D
@@ -15,13 +16,7 @@ from tf_lowprec.ops import quantize
 
 
 def _functional():
-    inputs = keras.Input((6, 6, 1))
-    h = keras.layers.Conv2D(3, 3, activation="relu", name="conv")(inputs)
-    h = keras.layers.BatchNormalization(name="bn")(h)
-    h = keras.layers.Flatten()(h)
-    h = keras.layers.Dense(8, activation="relu", name="hidden")(h)
-    outputs = keras.layers.Dense(4, name="logits")(h)
-    return keras.Model(inputs, outputs)
+    return conv_bn_dense((6, 6, 1), filters=3, hidden=8, classes=4)
 
 
 def _x():

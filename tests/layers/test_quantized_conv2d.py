@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.layers._models import classification_data
+from tests.layers._models import classification_data, with_same_weights
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.formats import FixedPoint
 from tf_lowprec.layers import QuantizedConv2D
@@ -18,12 +18,7 @@ def _x(seed=0):
 def _pair(**quantization):
     conv = keras.layers.Conv2D(4, 3, padding="same", activation="relu")
     qconv = QuantizedConv2D(4, 3, padding="same", activation="relu", **quantization)
-    conv.build((None, 6, 6, 3))
-    qconv.build((None, 6, 6, 3))
-    weights = [np.random.default_rng(1).normal(size=w.shape).astype(np.float32) for w in conv.weights]
-    conv.set_weights(weights)
-    qconv.set_weights(weights)
-    return conv, qconv
+    return with_same_weights(conv, qconv, (None, 6, 6, 3))
 
 
 def test_without_formats_equals_conv2d():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers._models import classification_data
+from tests.layers._models import classification_data, with_same_weights
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.formats import FixedPoint
 from tf_lowprec.formats import FloatingPoint
@@ -20,12 +20,7 @@ def _x(shape=(5, 8), seed=0):
 def _pair(**quantization):
     dense = keras.layers.Dense(6, activation="relu")
     qdense = QuantizedDense(6, activation="relu", **quantization)
-    dense.build((None, 8))
-    qdense.build((None, 8))
-    weights = [np.random.default_rng(1).normal(size=w.shape).astype(np.float32) for w in dense.weights]
-    dense.set_weights(weights)
-    qdense.set_weights(weights)
-    return dense, qdense
+    return with_same_weights(dense, qdense, (None, 8))
 
 
 def test_without_formats_equals_dense():

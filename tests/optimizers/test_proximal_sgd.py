@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.optimizers.sparse_xla import apply_sparse_under_xla
 from tests.reference import proximal_numpy as ref
 from tests.reference import proximal_tf_kernels as kernels
 from tf_lowprec.optimizers import ProximalSGD
@@ -108,13 +109,7 @@ def test_no_regularization_is_bit_identical_to_sgd():
 def test_sparse_under_xla():
     var = keras.Variable(np.ones((4, 2), np.float32))
     opt = ProximalSGD(0.5, 0.1)
-    opt.build([var])
-
-    @tf.function(jit_compile=True)
-    def step(rows, idx):
-        opt.apply([tf.IndexedSlices(rows, idx, tf.constant([4, 2]))], [var])
-
-    step(tf.ones((3, 2)), tf.constant([0, 2, 0]))
+    apply_sparse_under_xla(opt, var, tf.ones((3, 2)), tf.constant([0, 2, 0]))
     expected = ref.proximal_sgd_sparse_step(
         np.ones((4, 2)), [0, 2, 0], np.ones((3, 2)), 0.5, 0.1
     )

@@ -12,16 +12,6 @@ from tf_lowprec.optimizers.svrg import parse_period
 from tf_lowprec.training import VarianceReduced
 
 
-@pytest.fixture
-def float64():
-    policy = keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy(policy)
-
-
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -14,16 +14,6 @@ from tf_lowprec.training import VarianceReduced
 from tf_lowprec.training import full_gradient
 
 
-@pytest.fixture
-def float64():
-    policy = keras.config.dtype_policy()
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    yield
-    keras.config.set_floatx("float32")
-    keras.config.set_dtype_policy(policy)
-
-
 def _data(n=30, d=4, units=1, batch_size=8, dtype="float32"):
     x, y = problems.least_squares(n=n, d=d, units=units)
     x, y = x.astype(dtype), y.astype(dtype)

@@ -195,17 +195,7 @@ class HALP(SVRG):
         bits=8,
         rounding="stochastic",
         seed=None,
-        weight_decay=None,
         decay_on="weights",
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        use_ema=False,
-        ema_momentum=0.99,
-        ema_overwrite_frequency=None,
-        loss_scale_factor=None,
-        gradient_accumulation_steps=None,
-        name=None,
         offset_quantizer=None,
         **kwargs,
     ):
@@ -242,27 +232,13 @@ class HALP(SVRG):
                 seed = offset_quantizer.seed
         if seed is None:
             seed = random.randrange(validation.SEED_LIMIT)
-        if use_ema:
+        if kwargs.pop("use_ema", False):
             raise ValueError(
                 "Argument `use_ema` is not supported by HALP: the weights are "
                 "recomputed from the center and the integer offset at every "
                 "step. Received: use_ema=True"
             )
-        super().__init__(
-            learning_rate=learning_rate,
-            T=T,
-            weight_decay=weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            use_ema=False,
-            ema_momentum=ema_momentum,
-            ema_overwrite_frequency=ema_overwrite_frequency,
-            loss_scale_factor=loss_scale_factor,
-            gradient_accumulation_steps=gradient_accumulation_steps,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(learning_rate=learning_rate, T=T, **kwargs)
         self.mu = float(mu)
         self.offset_quantizer = Quantizer(ScaledInteger(int(bits)), rounding, int(seed))
         self.decay_on = decay_on
