@@ -302,41 +302,53 @@ def _lines(axis, rows, x, y):
     axis.grid(alpha=0.3)
 
 
-def plot(rows, path):
-    """`--replicas`: seconds per epoch and efficiency vs replicas, one line per batch size."""
+def _plot_pairs(rows, x, columns, decorate, suptitle, path):
+    """One figure row per (model, optimizer), fixed-batch runs only.
+
+    `columns` names the two panels' `(y, title)`; `decorate(mine, left,
+    right)` adds reference lines and legends to a row's panels.
+    """
     plt, figure, panels = _figure(rows)
-    for (model, optimizer), (time_axis, eff_axis) in panels:
-        fixed = [r for r in rows if (r["model"], r["optimizer"]) == (model, optimizer) and not r["schedule"]]
-        _lines(time_axis, fixed, "replicas", "seconds_per_epoch")
-        _lines(eff_axis, fixed, "replicas", "efficiency")
-        time_axis.set_title(f"{model} / {optimizer}: seconds per epoch")
-        eff_axis.set_title(f"{model} / {optimizer}: efficiency T_N / (N T_1)")
-        eff_axis.axhline(1.0, color="gray", lw=0.8)
-        time_axis.legend(fontsize="small")
-    figure.suptitle(rows[0]["device_kind"].split(" ", 1)[1] if rows else "")
+    for (model, optimizer), axes in panels:
+        mine = [r for r in rows if (r["model"], r["optimizer"]) == (model, optimizer) and not r["schedule"]]
+        for axis, (y, title) in zip(axes, columns):
+            _lines(axis, mine, x, y)
+            axis.set_title(f"{model} / {optimizer}: {title}")
+        decorate(mine, *axes)
+    if suptitle:
+        figure.suptitle(suptitle)
     figure.tight_layout()
     save_figure_atomic(figure, path)
     plt.close(figure)
+
+
+def plot(rows, path):
+    """`--replicas`: seconds per epoch and efficiency vs replicas, one line per batch size."""
+
+    def decorate(mine, time_axis, eff_axis):
+        eff_axis.axhline(1.0, color="gray", lw=0.8)
+        time_axis.legend(fontsize="small")
+
+    columns = [("seconds_per_epoch", "seconds per epoch"), ("efficiency", "efficiency T_N / (N T_1)")]
+    suptitle = rows[0]["device_kind"].split(" ", 1)[1] if rows else ""
+    _plot_pairs(rows, "replicas", columns, decorate, suptitle, path)
 
 
 def plot_workers(rows, path):
     """`--workers`: speedup vs one process with all cores, and vs one with a worker's cores."""
-    plt, figure, panels = _figure(rows)
-    for (model, optimizer), (total_axis, worker_axis) in panels:
-        mine = [r for r in rows if (r["model"], r["optimizer"]) == (model, optimizer) and not r["schedule"]]
-        _lines(total_axis, mine, "workers", "speedup_vs_total_threads")
-        _lines(worker_axis, mine, "workers", "speedup_vs_worker_threads")
-        total_axis.set_title(f"{model} / {optimizer}: vs 1 process, all cores")
-        worker_axis.set_title(f"{model} / {optimizer}: vs 1 process, one worker's cores")
+
+    def decorate(mine, total_axis, worker_axis):
         total_axis.axhline(1.0, color="gray", lw=0.8)
         counts = sorted({r["workers"] for r in mine})
         worker_axis.plot(counts, counts, color="gray", lw=0.8, ls="--", label="linear")
         total_axis.legend(fontsize="small")
-    if rows:
-        figure.suptitle(f"MultiWorkerMirroredStrategy on 127.0.0.1, {rows[0]['total_cores']} cores")
-    figure.tight_layout()
-    save_figure_atomic(figure, path)
-    plt.close(figure)
+
+    columns = [
+        ("speedup_vs_total_threads", "vs 1 process, all cores"),
+        ("speedup_vs_worker_threads", "vs 1 process, one worker's cores"),
+    ]
+    suptitle = f"MultiWorkerMirroredStrategy on 127.0.0.1, {rows[0]['total_cores']} cores" if rows else ""
+    _plot_pairs(rows, "workers", columns, decorate, suptitle, path)
 
 
 # --- command line ------------------------------------------------------------
