@@ -41,7 +41,24 @@ with `eta_min = alpha * initial_learning_rate`, i.e. PyTorch's
 
 
 class _EpochAware(keras.optimizers.schedules.LearningRateSchedule):
-    """Shared step -> (step or epoch) conversion; not public."""
+    """Shared arguments, config and step -> (step or epoch) conversion; not public."""
+
+    def __init__(self, initial_learning_rate, steps_per_epoch, name):
+        super().__init__()
+        self.initial_learning_rate = validation.positive_float(
+            initial_learning_rate, "initial_learning_rate"
+        )
+        self.steps_per_epoch = validation.optional(
+            validation.positive_int, steps_per_epoch, "steps_per_epoch"
+        )
+        self.name = name
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "steps_per_epoch": self.steps_per_epoch,
+            "name": self.name,
+        }
 
     def _position(self, step):
         """The schedule's clock as float32: steps, or whole epochs."""
@@ -87,14 +104,8 @@ class MultiStep(_EpochAware):
         steps_per_epoch=None,
         name="MultiStep",
     ):
-        super().__init__()
-        initial_learning_rate = validation.positive_float(
-            initial_learning_rate, "initial_learning_rate"
-        )
+        super().__init__(initial_learning_rate, steps_per_epoch, name)
         gamma = validation.positive_float(gamma, "gamma")
-        steps_per_epoch = validation.optional(
-            validation.positive_int, steps_per_epoch, "steps_per_epoch"
-        )
         if not isinstance(milestones, (list, tuple)):
             raise validation.ArgumentTypeError(
                 f"`milestones` must be a list of integers. Received: milestones={milestones!r}"
@@ -107,11 +118,8 @@ class MultiStep(_EpochAware):
                 "`milestones` must be a non-empty, strictly increasing list "
                 f"of non-negative integers. Received: milestones={milestones}."
             )
-        self.initial_learning_rate = initial_learning_rate
         self.milestones = milestones
         self.gamma = gamma
-        self.steps_per_epoch = steps_per_epoch
-        self.name = name
 
     def __call__(self, step):
         position = self._position(step)
@@ -121,13 +129,7 @@ class MultiStep(_EpochAware):
         return ops.multiply(self.initial_learning_rate, ops.power(gamma, passed))
 
     def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "milestones": self.milestones,
-            "gamma": self.gamma,
-            "steps_per_epoch": self.steps_per_epoch,
-            "name": self.name,
-        }
+        return {**super().get_config(), "milestones": self.milestones, "gamma": self.gamma}
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -169,22 +171,13 @@ class ConstantAndDrop(_EpochAware):
         steps_per_epoch=None,
         name="ConstantAndDrop",
     ):
-        super().__init__()
-        initial_learning_rate = validation.positive_float(
-            initial_learning_rate, "initial_learning_rate"
-        )
+        super().__init__(initial_learning_rate, steps_per_epoch, name)
         drop_factor = validation.positive_float(drop_factor, "drop_factor")
         drop_at = validation.positive_int(drop_at, "drop_at")
         repeat = validation.boolean(repeat, "repeat")
-        steps_per_epoch = validation.optional(
-            validation.positive_int, steps_per_epoch, "steps_per_epoch"
-        )
-        self.initial_learning_rate = initial_learning_rate
         self.drop_at = int(drop_at)
         self.drop_factor = drop_factor
         self.repeat = bool(repeat)
-        self.steps_per_epoch = steps_per_epoch
-        self.name = name
 
     def __call__(self, step):
         position = self._position(step)
@@ -197,12 +190,10 @@ class ConstantAndDrop(_EpochAware):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            **super().get_config(),
             "drop_at": self.drop_at,
             "drop_factor": self.drop_factor,
             "repeat": self.repeat,
-            "steps_per_epoch": self.steps_per_epoch,
-            "name": self.name,
         }
 
 
@@ -258,22 +249,13 @@ class PaperPiecewise(_EpochAware):
         final_learning_rate=None,
         name="PaperPiecewise",
     ):
-        super().__init__()
-        initial_learning_rate = validation.positive_float(
-            initial_learning_rate, "initial_learning_rate"
-        )
+        super().__init__(initial_learning_rate, steps_per_epoch, name)
         total = validation.positive_int(total, "total")
-        steps_per_epoch = validation.optional(
-            validation.positive_int, steps_per_epoch, "steps_per_epoch"
-        )
         final_learning_rate = validation.optional(
             validation.positive_float, final_learning_rate, "final_learning_rate"
         )
-        self.initial_learning_rate = initial_learning_rate
         self.total = int(total)
-        self.steps_per_epoch = steps_per_epoch
         self.final_learning_rate = final_learning_rate
-        self.name = name
 
     def __call__(self, step):
         t = ops.divide(self._position(step), float(self.total))
@@ -287,9 +269,7 @@ class PaperPiecewise(_EpochAware):
 
     def get_config(self):
         return {
-            "initial_learning_rate": self.initial_learning_rate,
+            **super().get_config(),
             "total": self.total,
-            "steps_per_epoch": self.steps_per_epoch,
             "final_learning_rate": self.final_learning_rate,
-            "name": self.name,
         }
