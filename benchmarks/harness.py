@@ -202,6 +202,41 @@ def describe(env):
             f"TF {env['tensorflow']}, Keras {env['keras']}, tf_lowprec {env['tf_lowprec']}")
 
 
+def same_start_models(build, make_batch, optimizers, jit_compile=False, prepare=None,
+                      classes=10, seed=0):
+    """Compiled copies of `build()`, one per optimizer, all from the same weights, and a batch.
+
+    `optimizers` is `{name: factory}`; `make_batch(rng)` returns `(x,
+    batch_size)` and the labels are drawn uniformly from `classes` with the
+    same `rng`; `prepare(name, model)`, if given, may rewrite a model (e.g.
+    quantize its activations) before it is compiled with sparse categorical
+    cross-entropy on logits. Returns `(models, x, y, batch_size)`, `x` and
+    `y` as tensors, ready for `time_train_steps`.
+    """
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    weights = build().get_weights()
+    rng = np.random.default_rng(seed)
+    x, batch = make_batch(rng)
+    y = rng.integers(0, classes, batch).astype("int32")
+    models = {}
+    for name, make_optimizer in optimizers.items():
+        model = build()
+        model.set_weights(weights)
+        if prepare is not None:
+            model = prepare(name, model)
+        model.compile(
+            optimizer=make_optimizer(),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=jit_compile,
+        )
+        models[name] = model
+    return models, tf.constant(x), tf.constant(y), batch
+
+
 def time_train_steps(models, x, y, repeats, steps, warmup):
     """`interleave` over `train_on_batch(x, y)` of compiled `models` (`{name: model}`).
 

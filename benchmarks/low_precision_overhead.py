@@ -4,7 +4,7 @@
     python benchmarks/low_precision_overhead.py --repeats 3 --steps 3 --out /tmp/x  # smoke
 
 Optimizers, each against `keras.optimizers.SGD(0.05, momentum=0.9)`:
-  * `lp_sgd`: `tf_lowprec.optimizers.low_precision_sgd` (8-bit small-block BFP
+  * `lp_sgd`: `tf_lowprec.recipes.low_precision_sgd` (8-bit small-block BFP
     weights, gradients, momentum and accumulator, stochastic rounding; the
     weight and accumulator formats agree, so no separate accumulator);
   * `lp_sgd_nearest`: the same with nearest rounding (no random numbers);
@@ -34,27 +34,22 @@ import os
 import sys
 
 import keras
-import numpy as np
-import tensorflow as tf
 from harness import (
     add_arguments,
     choices,
     gather,
     jit_modes,
     paired_summary,
+    same_start_models,
     save,
     time_train_steps,
 )
 
 from tf_lowprec import models as model_zoo
 from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.optimizers import (
-    LowPrecision,
-    low_precision_sgd,
-    quantize_activations,
-    swalp_formats,
-)
+from tf_lowprec.optimizers import LowPrecision
 from tf_lowprec.quantizers import Quantizer
+from tf_lowprec.recipes import low_precision_sgd, quantize_activations, swalp_formats
 
 
 def _fp_accumulator():
@@ -85,33 +80,21 @@ WORKLOADS = {
 }
 
 
-def _compiled(build, weights, make_optimizer, activations, jit_compile):
-    model = build()
-    model.set_weights(weights)
-    if activations:
-        fmt = swalp_formats()[1]
-        model = quantize_activations(model, fmt, fmt, seed=0)
-    model.compile(
-        optimizer=make_optimizer(),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=jit_compile,
-    )
-    return model
+def _quantize_activations(name, model):
+    if not VARIANTS[name][1]:
+        return model
+    fmt = swalp_formats()[1]
+    return quantize_activations(model, fmt, fmt, seed=0)
 
 
 def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
-    keras.utils.set_random_seed(0)
-    weights = build().get_weights()
-    rng = np.random.default_rng(0)
-    x, batch = make_batch(rng)
-    x = tf.constant(x)
-    y = tf.constant(rng.integers(0, 10, batch).astype("int32"))
-    models = {
-        name: _compiled(build, weights, make, activations, jit_compile)
-        for name, (make, activations, workloads) in VARIANTS.items()
-        if workload in workloads
+    optimizers = {
+        name: make for name, (make, _, workloads) in VARIANTS.items() if workload in workloads
     }
+    models, x, y, batch = same_start_models(
+        build, make_batch, optimizers, jit_compile, prepare=_quantize_activations
+    )
     info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
     rows = [{**info, **row} for row in time_train_steps(models, x, y, repeats, steps, warmup)]
     summary = [{**info, **row} for row in paired_summary(rows, "sgd") if row["variant"] != "sgd"]

@@ -27,14 +27,13 @@ import os
 import sys
 
 import keras
-import numpy as np
-import tensorflow as tf
 from harness import (
     add_arguments,
     choices,
     gather,
     jit_modes,
     paired_summary,
+    same_start_models,
     save,
     time_train_steps,
 )
@@ -73,29 +72,10 @@ def _embedding_batch(rng):
 WORKLOADS = {"mlp": (_mlp, _mlp_batch), "embedding": (_embedding, _embedding_batch)}
 
 
-def _compiled(build, weights, make_optimizer, jit_compile):
-    model = build()
-    model.set_weights(weights)
-    model.compile(
-        optimizer=make_optimizer(),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=jit_compile,
-    )
-    return model
-
-
 def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
-    keras.utils.set_random_seed(0)
-    weights = build().get_weights()
-    rng = np.random.default_rng(0)
-    x, batch = make_batch(rng)
-    x = tf.constant(x)
-    y = tf.constant(rng.integers(0, 10, batch).astype("int32"))
-    compiled = {
-        name: _compiled(build, weights, make, jit_compile)
-        for name, (make, _) in OPTIMIZERS.items()
-    }
+    optimizers = {name: make for name, (make, _) in OPTIMIZERS.items()}
+    compiled, x, y, batch = same_start_models(build, make_batch, optimizers, jit_compile)
     info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
     rows = [{**info, **row} for row in time_train_steps(compiled, x, y, repeats, steps, warmup)]
     summary = []
