@@ -156,10 +156,6 @@ DIFFERENCES = {
 # Bugs found by this suite in files owned by others, as xfail(strict=True):
 # each entry turns into a failure the day it is fixed, and is then removed.
 _EIGHT_BIT = "8-bit/StochasticRounding helper's files: "
-_LSF = (
-    "LossScaleOptimizer resets the wrapper's loss_scale_factor, but the "
-    "inner optimizer keeps its own and divides the gradient again"
-)
 _KNOWN_BUGS = {
     "StochasticRounding": {
         "set_weights": _EIGHT_BIT + "set_weights sets only the wrapper's own "
@@ -167,9 +163,6 @@ _KNOWN_BUGS = {
         "exclude_from_weight_decay": _EIGHT_BIT + "exclusions are not forwarded "
         "to the inner optimizer",
         "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
-        "inner_loss_scale_factor": _LSF,
-        "jit_compile": _EIGHT_BIT + "stepping inside tf.function fails: "
-        "`build() takes from 1 to 2 positional arguments but 3 were given`",
     },
     "sgd8bit": {
         "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",

@@ -219,7 +219,6 @@ def test_bidirectional_lstm_with_grda_and_pruning(tmp_path):
     model = keras.Sequential([
         keras.Input((6,), dtype="int32"),
         layers.Embedding(30, 8),
-        layers.Bidirectional(layers.LSTM(4, return_sequences=True)),
         layers.Bidirectional(layers.LSTM(4)),
         layers.Dense(1, activation="sigmoid"),
     ], name="bilstm")
