@@ -24,6 +24,7 @@ Importing it loads neither TensorFlow nor Keras, so the tf_keras process of
 `tfmot_prune.py` can use it too.
 """
 
+import argparse
 import dataclasses
 import importlib.metadata
 import os
@@ -287,6 +288,26 @@ def gather(results):
         rows += timed
         summary += summarized
     return rows, summary
+
+
+def workload_parser(doc, workloads, **defaults):
+    """A parser for `doc`'s benchmark: `--workloads` (default `workloads`) and `add_arguments(**defaults)`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--workloads", default=workloads)
+    add_arguments(parser, **defaults)
+    return parser
+
+
+def measure_grid(measure, parser, args, workloads):
+    """`gather` of `measure(workload, jit_compile, repeats, steps, warmup)` over the grid.
+
+    The grid is `--workloads` (names in `workloads`) by `--jit-compile` of
+    `workload_parser`'s `args`.
+    """
+    return gather(
+        measure(workload, jit, args.repeats, args.steps, args.warmup)
+        for workload in choices(parser, "--workloads", args.workloads, workloads)
+        for jit in jit_modes(parser, args.jit_compile))
 
 
 def save(out, files):

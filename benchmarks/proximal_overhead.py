@@ -22,20 +22,17 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 `<out>/proximal_overhead_repeats.csv` (every repeat).
 """
 
-import argparse
 import os
 import sys
 
 import keras
 from harness import (
-    add_arguments,
-    choices,
-    gather,
-    jit_modes,
+    measure_grid,
     paired_summary,
     same_start_models,
     save,
     time_train_steps,
+    workload_parser,
 )
 
 from tf_lowprec import models
@@ -89,15 +86,10 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="mlp,embedding")
-    add_arguments(parser, repeats=11, steps=10, warmup=3, jit_compile=True,
-                  out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, "mlp,embedding", repeats=11, steps=10, warmup=3, jit_compile=True,
+                             out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
-    rows, summary = gather(
-        measure(workload, jit, args.repeats, args.steps, args.warmup)
-        for workload in choices(parser, "--workloads", args.workloads, WORKLOADS)
-        for jit in jit_modes(parser, args.jit_compile))
+    rows, summary = measure_grid(measure, parser, args, WORKLOADS)
     save(args.out, {"proximal_overhead_repeats.csv": rows, "proximal_overhead.csv": summary})
     for row in summary:
         print(
