@@ -2,26 +2,16 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from tf_lowprec.distribute.local_cluster import free_ports, tf_config
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = "tests.optimizers.multiworker_grda"
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _env(tf_config=None):
@@ -39,11 +29,11 @@ def _load(path):
 
 @pytest.mark.slow
 def test_two_workers_end_identical_and_equal_single_process(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     try:
         for index in range(2):
-            config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            config = tf_config(workers, index)
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", MODULE, str(tmp_path / f"worker{index}.npz")],
                 cwd=ROOT, env=_env(config), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
