@@ -149,8 +149,9 @@ def grda_run(mu):
         _, rows = train_and_evaluate(
             lambda: models.mlp(hidden_units=()),
             GRDA(learning_rate=0.1, c=0.005, mu=mu),
-            lambda: data.load("fashion_mnist", "train", batch_size=128, limit=LIMIT),
-            lambda: data.load("fashion_mnist", "test", batch_size=1000, limit=LIMIT),
+            lambda: data.load("fashion_mnist", "train", batch_size=128, limit=LIMIT,
+                              drop_remainder=True),  # full batches, as the sweep
+            lambda: data.load("fashion_mnist", "test", batch_size=1000),
             epochs=EPOCHS,
             verbose=0,
         )
