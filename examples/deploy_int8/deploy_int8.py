@@ -240,9 +240,9 @@ def run_model(name, build, args, x_train, y_train, x_test, y_test, tflite_dir):
                 "size_vs_float": os.path.getsize(path) / float_bytes,
                 "int8_kernels": all_int8(path) if variant.endswith("int8") else "",
                 "latency_ms": "",
-                "epochs": args.epochs
-                if variant != "qat_int8"
-                else f"{args.epochs}+{args.qat_epochs}",
+                "epochs": f"{args.epochs}+{args.qat_epochs}"
+                if variant in ("qat_int8", "float_finetuned")
+                else args.epochs,
                 "train_images": len(x_train),
             }
         )
@@ -369,7 +369,13 @@ def main(argv=None):
         "--calibration", type=int, default=500, help="PTQ calibration images"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latency", choices=("skip", "run", "only"), default="skip")
+    parser.add_argument(
+        "--latency",
+        choices=("skip", "run", "only", "report"),
+        default="skip",
+        help="skip: train and evaluate; run: also time; only: time the files of an earlier "
+        "run; report: rewrite table and plot from results.csv",
+    )
     parser.add_argument("--invokes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--out", default=HERE)
@@ -384,7 +390,7 @@ def main(argv=None):
     os.makedirs(tflite_dir, exist_ok=True)
     csv_path = os.path.join(args.out, "results.csv")
 
-    if args.latency == "only":
+    if args.latency in ("only", "report"):
         with open(csv_path) as file:
             rows = list(csv.DictReader(file))
     else:
@@ -395,7 +401,7 @@ def main(argv=None):
             rows += run_model(
                 name, builders[name], args, x_train, y_train, x_test, y_test, tflite_dir
             )
-    if args.latency != "skip":
+    if args.latency in ("run", "only"):
         sample = np.zeros((1, 28, 28, 1), np.float32)
         for r in rows:
             path = os.path.join(tflite_dir, f"{r['model']}_{r['variant']}.tflite")
