@@ -11,7 +11,8 @@ PACKAGE = pathlib.Path(tf_lowprec.__file__).parent
 def test_version_and_subpackages():
     assert re.fullmatch(r"\d+\.\d+\.\d+", tf_lowprec.__version__)
     for name in ("optimizers", "formats", "ops", "layers", "pruning", "training", "data",
-                 "models", "experiments"):
+                 "models", "experiments", "quantizers", "validation", "callbacks", "recipes",
+                 "export", "memory", "distribute"):
         assert hasattr(tf_lowprec, name), name
     assert tf_lowprec.optimizers.get("grda").__class__ is tf_lowprec.optimizers.GRDA
 

@@ -33,7 +33,7 @@ import sys
 # Keras-serializable class, so `keras.saving.load_model` finds them).
 _SUBPACKAGES = (
     "formats", "ops", "optimizers", "layers", "data", "models", "pruning",
-    "training", "recipes", "distribute", "memory", "export", "experiments",
+    "training", "callbacks", "recipes", "distribute", "memory", "export", "experiments",
 )
 # The console scripts parse their arguments before importing TensorFlow
 # (`tf-lowprec --help` answers at once); their subcommands import what they use.

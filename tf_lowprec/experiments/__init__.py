@@ -7,14 +7,17 @@ matplotlib are imported.
 
 import importlib
 
+# Imported eagerly (it needs neither TensorFlow nor matplotlib): importing the
+# submodule `run_grid` would otherwise shadow the lazily exported function.
+from tf_lowprec.experiments.run_grid import run_grid
+
 _EXPORTS = {
     "plot_epoch_curves": "tf_lowprec.experiments.plots",
     "read_csv": "tf_lowprec.experiments.results_io",
     "write_csv_atomic": "tf_lowprec.experiments.results_io",
-    "run_grid": "tf_lowprec.experiments.run_grid",
     "train_and_evaluate": "tf_lowprec.experiments.train_run",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "run_grid"])
 
 
 def __getattr__(name):
