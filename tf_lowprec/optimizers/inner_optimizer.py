@@ -40,13 +40,40 @@ class Untracked:
         self.__dict__.update(items)
 
 
-class InnerOptimizerDelegation:
-    """Delegates the step counter, learning rate and loss scaling to `inner_optimizer`.
+class WrapperOptimizer(keras.optimizers.Optimizer):
+    """Base class: an optimizer whose update is an inner optimizer's.
 
-    The wrapper's `variables` are its own (`self._variables`) followed by
-    the inner optimizer's. Put it first in the bases, before
-    `keras.optimizers.Optimizer` (`WrapperOptimizer` does).
+    Subclasses call `super().__init__(optimizer, name=..., default_name=...,
+    **kwargs)`, keep their own variables in `self._variables` (via
+    `add_variable`), implement `build` (calling `super().build(var_list)`
+    first) and may override `_apply_inner(grads, trainable_variables)`,
+    `finalize_variable_values` and `_wrapper_config()`.
     """
+
+    def __init__(self, optimizer, name=None, default_name=None, **kwargs):
+        cls_name = type(self).__name__
+        if kwargs:
+            raise ValueError(
+                f"{cls_name} takes no base optimizer arguments (set learning "
+                "rate, clipping, weight decay, EMA, ... on the inner "
+                f"optimizer). Received: {sorted(kwargs)}"
+            )
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise ValueError(  # noqa: TRY004 (project rule: bad input -> ValueError)
+                "`optimizer` must be a keras.optimizers.Optimizer. "
+                f"Received: optimizer={optimizer!r}"
+            )
+        # Keras-style automatic names: `swa`, `swa_1`, ... (as `adam`, `adam_1`).
+        super().__init__(
+            learning_rate=0.0, name=name or auto_name(default_name or cls_name)
+        )
+        self.inner_optimizer = optimizer
+
+    # ------------------------------------------------------------- delegation
+    # The step counter, learning rate and loss scaling are the inner
+    # optimizer's; `variables` are the wrapper's own followed by the inner's.
 
     @property
     def variables(self):
@@ -80,38 +107,6 @@ class InnerOptimizerDelegation:
         inner = self.__dict__.get("inner_optimizer")
         if inner is not None:
             inner.loss_scale_factor = value
-
-
-class WrapperOptimizer(InnerOptimizerDelegation, keras.optimizers.Optimizer):
-    """Base class: an optimizer whose update is an inner optimizer's.
-
-    Subclasses call `super().__init__(optimizer, name=..., default_name=...,
-    **kwargs)`, keep their own variables in `self._variables` (via
-    `add_variable`), implement `build` (calling `super().build(var_list)`
-    first) and may override `_apply_inner(grads, trainable_variables)`,
-    `finalize_variable_values` and `_wrapper_config()`.
-    """
-
-    def __init__(self, optimizer, name=None, default_name=None, **kwargs):
-        cls_name = type(self).__name__
-        if kwargs:
-            raise ValueError(
-                f"{cls_name} takes no base optimizer arguments (set learning "
-                "rate, clipping, weight decay, EMA, ... on the inner "
-                f"optimizer). Received: {sorted(kwargs)}"
-            )
-        if isinstance(optimizer, dict):
-            optimizer = keras.optimizers.deserialize(optimizer)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                "`optimizer` must be a keras.optimizers.Optimizer. "
-                f"Received: optimizer={optimizer!r}"
-            )
-        # Keras-style automatic names: `swa`, `swa_1`, ... (as `adam`, `adam_1`).
-        super().__init__(
-            learning_rate=0.0, name=name or auto_name(default_name or cls_name)
-        )
-        self.inner_optimizer = optimizer
 
     # ----------------------------------------------------------------- update
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tf_lowprec import formats, validation
 from tf_lowprec.ops.floating_point import quantize_floating_point
-from tf_lowprec.optimizers.inner_optimizer import InnerOptimizerDelegation, Untracked
+from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer
 from tf_lowprec.optimizers.low_precision import rounding_seed
 
 # Random streams (see `rounding_seed`): weight decay and the update of one
@@ -60,7 +60,7 @@ def _rounded_sum(base, value, sign, fmt, seed):
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
+class StochasticRounding(WrapperOptimizer):
     """Stochastically rounded updates of bfloat16 / float16 variables.
 
     A 16-bit weight `w` updated with round-to-nearest, `w <- RN(w + dw)`,
@@ -136,18 +136,9 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, seed=None, name=None, **kwargs):
-        if kwargs:
-            raise ValueError(
-                "StochasticRounding takes no base optimizer arguments (set them "
-                f"on the inner optimizer). Received: {sorted(kwargs)}"
-            )
-        if isinstance(optimizer, dict):
-            optimizer = keras.optimizers.deserialize(optimizer)
-        if not isinstance(optimizer, keras.optimizers.Optimizer):
-            raise ValueError(  # noqa: TRY004 (project rule: bad input -> ValueError)
-                "`optimizer` must be a keras.optimizers.Optimizer. "
-                f"Received: optimizer={optimizer!r}"
-            )
+        # The inner optimizer's checks and (de)serialization: `WrapperOptimizer`.
+        super().__init__(optimizer, name=name or "stochastic_rounding", **kwargs)
+        optimizer = self.inner_optimizer
         if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
             raise ValueError(
                 "`optimizer` must define its own per-variable `update_step`; "
@@ -157,8 +148,6 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
         seed = validation.seed(seed)
         if seed is None:
             seed = random.randrange(validation.SEED_LIMIT)
-        super().__init__(learning_rate=0.0, name=name or "stochastic_rounding")
-        self.inner_optimizer = optimizer
         self.seed = seed
 
     def build(self, var_list):
@@ -180,20 +169,6 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
     def rounded_variable_count(self):
         """How many of the variables are 16-bit (stochastically rounded)."""
         return len(self._refs.formats) if self.built else 0
-
-    def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            if trainable_variables is None:
-                raise ValueError(
-                    "When passing `grads` without `variables`, the optimizer "
-                    "must already be built on a list of variables."
-                )
-            with keras.name_scope(self.name, caller=self):
-                self.build(list(trainable_variables))
-        self.inner_optimizer.apply(grads, trainable_variables)
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     # ----------------------------------------------------------------- hooks
 
@@ -277,17 +252,5 @@ class StochasticRounding(InnerOptimizerDelegation, keras.optimizers.Optimizer):
 
     # ---------------------------------------------------------------- config
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)
+    def _wrapper_config(self):
+        return {"seed": self.seed}
