@@ -5,13 +5,12 @@ from keras import ops
 from keras.src.optimizers import base_optimizer
 
 from tf_lowprec import validation
-from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
-from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
+class ProximalAdagrad(ElasticNetProximal):
     """Adagrad followed by the elastic-net proximal map (FOBOS-Adagrad).
 
     Each coordinate takes an Adagrad step with its own step size
@@ -95,22 +94,14 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         l2_regularization_strength=0.0,
         **kwargs,
     ):
-        learning_rate = validation.learning_rate(learning_rate)
         # > 0: there is no epsilon in the denominator.
         initial_accumulator_value = validation.positive_float(
             initial_accumulator_value, "initial_accumulator_value"
         )
-        validation.optimizer_common_args(**kwargs)
-        l1_regularization_strength = validation.non_negative_float(
-            l1_regularization_strength, "l1_regularization_strength"
+        super().__init__(
+            learning_rate, l1_regularization_strength, l2_regularization_strength, **kwargs
         )
-        l2_regularization_strength = validation.non_negative_float(
-            l2_regularization_strength, "l2_regularization_strength"
-        )
-        super().__init__(learning_rate=learning_rate, **kwargs)
         self.initial_accumulator_value = initial_accumulator_value
-        self.l1_regularization_strength = l1_regularization_strength
-        self.l2_regularization_strength = l2_regularization_strength
 
     def build(self, var_list):
         """Creates one `accumulator` slot per variable.
@@ -152,13 +143,7 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
         # correctly rounded, while Eigen's vectorized rsqrt is not and its
         # scalar tail differs, so MirroredStrategy replicas drifted apart.
         eta = ops.divide(lr, ops.sqrt(acc))
-        # Zero strengths stay Python 0s, so prox_elastic_net skips them.
-        l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
-        if l1:
-            l1 = ops.multiply(eta, ops.convert_to_tensor(l1, dtype))
-        if l2:
-            l2 = ops.multiply(eta, ops.convert_to_tensor(l2, dtype))
-        new_w = prox_elastic_net(ops.subtract(w, ops.multiply(g, eta)), l1, l2)
+        new_w = self._prox(ops.subtract(w, ops.multiply(g, eta)), eta, dtype)
         if _sparse.is_indexed_slices(gradient):
             shape = variable.shape
             acc = _sparse.indexed_slices(acc, indices, shape)
@@ -168,13 +153,7 @@ class ProximalAdagrad(AggregatedClippingMixin, keras.optimizers.Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "initial_accumulator_value": self.initial_accumulator_value,
-                "l1_regularization_strength": self.l1_regularization_strength,
-                "l2_regularization_strength": self.l2_regularization_strength,
-            }
-        )
+        config["initial_accumulator_value"] = self.initial_accumulator_value
         return config
 
 

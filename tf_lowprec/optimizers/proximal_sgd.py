@@ -4,14 +4,12 @@ import keras
 from keras import ops
 from keras.src.optimizers import base_optimizer
 
-from tf_lowprec import validation
-from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
-from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
+class ProximalSGD(ElasticNetProximal):
     """Proximal gradient descent with L1 and L2 penalties (FOBOS).
 
     A plain gradient step followed by the proximal map of the elastic-net
@@ -81,35 +79,19 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
         l2_regularization_strength=0.0,
         **kwargs,
     ):
-        learning_rate = validation.learning_rate(learning_rate)
-        validation.optimizer_common_args(**kwargs)
-        l1_regularization_strength = validation.non_negative_float(
-            l1_regularization_strength, "l1_regularization_strength"
+        super().__init__(
+            learning_rate, l1_regularization_strength, l2_regularization_strength, **kwargs
         )
-        l2_regularization_strength = validation.non_negative_float(
-            l2_regularization_strength, "l2_regularization_strength"
-        )
-        super().__init__(learning_rate=learning_rate, **kwargs)
-        self.l1_regularization_strength = l1_regularization_strength
-        self.l2_regularization_strength = l2_regularization_strength
 
     def update_step(self, gradient, variable, learning_rate):
         """Proximal step on `variable`, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        # Zero strengths stay Python 0s, so prox_elastic_net skips them.
-        l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
-        if l1:
-            l1 = ops.multiply(lr, ops.convert_to_tensor(l1, dtype))
-        if l2:
-            l2 = ops.multiply(lr, ops.convert_to_tensor(l2, dtype))
         if _sparse.is_indexed_slices(gradient):
             indices, values = _sparse.sum_duplicate_indices(gradient)
             values = ops.cast(values, dtype)
             rows = _sparse.gather_rows(variable, indices)
-            new_rows = prox_elastic_net(
-                ops.subtract(rows, ops.multiply(values, lr)), l1, l2
-            )
+            new_rows = self._prox(ops.subtract(rows, ops.multiply(values, lr)), lr, dtype)
             self.assign(
                 variable,
                 _sparse.indexed_slices(new_rows, indices, variable.shape),
@@ -118,20 +100,9 @@ class ProximalSGD(AggregatedClippingMixin, keras.optimizers.Optimizer):
             gradient = ops.cast(gradient, dtype)
             self.assign(
                 variable,
-                prox_elastic_net(
-                    ops.subtract(variable, ops.multiply(gradient, lr)), l1, l2
-                ),
+                self._prox(ops.subtract(variable, ops.multiply(gradient, lr)), lr, dtype),
             )
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "l1_regularization_strength": self.l1_regularization_strength,
-                "l2_regularization_strength": self.l2_regularization_strength,
-            }
-        )
-        return config
 
 
 ProximalSGD.__doc__ = ProximalSGD.__doc__.replace(

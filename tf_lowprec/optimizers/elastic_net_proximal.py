@@ -1,0 +1,67 @@
+"""`ElasticNetProximal`: the base of the FOBOS optimizers (ProximalSGD, ProximalAdagrad)."""
+
+import keras
+from keras import ops
+
+from tf_lowprec import validation
+from tf_lowprec.ops.prox import prox_elastic_net
+from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+
+
+class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
+    """A gradient step followed by the proximal map of an elastic-net penalty.
+
+    The penalty is `l1 * ||w||_1 + (l2 / 2) * ||w||_2^2` with `l1 =
+    l1_regularization_strength`, `l2 = l2_regularization_strength`. A
+    subclass computes its step `p = w - eta * g` (its own step size `eta`)
+    and writes `self._prox(p, eta, dtype)`:
+
+    ```
+    w = sign(p) * max(|p| - eta * l1, 0) / (1 + eta * l2)
+    ```
+
+    What the subclasses share lives here: validation of the learning rate,
+    the strengths and Keras's base optimizer arguments (taken as `**kwargs`
+    and forwarded to `keras.optimizers.Optimizer`), the proximal map, and
+    the strengths in `get_config`; clipping of the all-reduced gradient
+    under `tf.distribute` comes from `AggregatedClippingMixin`.
+    """
+
+    def __init__(
+        self,
+        learning_rate,
+        l1_regularization_strength,
+        l2_regularization_strength,
+        **kwargs,
+    ):
+        learning_rate = validation.learning_rate(learning_rate)
+        validation.optimizer_common_args(**kwargs)
+        l1_regularization_strength = validation.non_negative_float(
+            l1_regularization_strength, "l1_regularization_strength"
+        )
+        l2_regularization_strength = validation.non_negative_float(
+            l2_regularization_strength, "l2_regularization_strength"
+        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.l1_regularization_strength = l1_regularization_strength
+        self.l2_regularization_strength = l2_regularization_strength
+
+    def _prox(self, p, step_size, dtype):
+        """`prox_elastic_net(p, step_size * l1, step_size * l2)`."""
+        # Zero strengths stay Python 0s, so prox_elastic_net skips them.
+        l1, l2 = self.l1_regularization_strength, self.l2_regularization_strength
+        if l1:
+            l1 = ops.multiply(step_size, ops.convert_to_tensor(l1, dtype))
+        if l2:
+            l2 = ops.multiply(step_size, ops.convert_to_tensor(l2, dtype))
+        return prox_elastic_net(p, l1, l2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "l1_regularization_strength": self.l1_regularization_strength,
+                "l2_regularization_strength": self.l2_regularization_strength,
+            }
+        )
+        return config
