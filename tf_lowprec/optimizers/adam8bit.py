@@ -146,12 +146,6 @@ class AdamW8bit(Adam8bit):
         self,
         learning_rate=0.001,
         weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        block_size=256,
-        min_8bit_size=4096,
         **kwargs,
     ):
         kwargs.setdefault("name", "adamw8bit")
@@ -159,14 +153,6 @@ class AdamW8bit(Adam8bit):
             raise ValueError(
                 "Argument `weight_decay` must be a float. Received: weight_decay=None"
             )
-        super().__init__(
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            block_size=block_size,
-            min_8bit_size=min_8bit_size,
-            weight_decay=weight_decay,
-            **kwargs,
-        )
+        # beta_1, beta_2, epsilon, amsgrad, block_size, min_8bit_size and the
+        # base arguments: `Adam8bit`'s.
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
