@@ -24,7 +24,6 @@ Writes `<out>/halp_step_time.csv` (every repeat),
 `<out>/halp_step_time_summary.csv` and `<out>/halp_state_bytes.csv`.
 """
 
-import argparse
 import os
 import statistics
 import sys
@@ -33,12 +32,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from harness import (
-    add_arguments,
     choices,
     paired_summary,
     save,
     step_timer,
     time_train_steps,
+    workload_parser,
 )
 
 from tf_lowprec import models
@@ -154,10 +153,8 @@ def state_bytes(name):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default=",".join(WORKLOADS))
-    add_arguments(parser, repeats=21, steps=10, warmup=5,
-                  out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, ",".join(WORKLOADS), repeats=21, steps=10, warmup=5,
+                             out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
     rows, full_pass, memory = [], {}, []
     for workload in choices(parser, "--workloads", args.workloads, WORKLOADS):

@@ -302,11 +302,15 @@ def measure_grid(measure, parser, args, workloads):
     """`gather` of `measure(workload, jit_compile, repeats, steps, warmup)` over the grid.
 
     The grid is `--workloads` (names in `workloads`) by `--jit-compile` of
-    `workload_parser`'s `args`.
+    `workload_parser`'s `args`; without a `--jit-compile` option it is the
+    workloads alone, measured as `measure(workload, repeats, steps, warmup)`.
     """
+    names = choices(parser, "--workloads", args.workloads, workloads)
+    if not hasattr(args, "jit_compile"):
+        return gather(measure(name, args.repeats, args.steps, args.warmup) for name in names)
     return gather(
-        measure(workload, jit, args.repeats, args.steps, args.warmup)
-        for workload in choices(parser, "--workloads", args.workloads, workloads)
+        measure(name, jit, args.repeats, args.steps, args.warmup)
+        for name in names
         for jit in jit_modes(parser, args.jit_compile))
 
 

@@ -17,7 +17,6 @@ machine load). Writes `<out>/optimizer_overhead.csv` (every repeat) and
 `<out>/optimizer_overhead_summary.csv`.
 """
 
-import argparse
 import os
 import sys
 
@@ -25,12 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 from harness import (
-    add_arguments,
-    choices,
-    gather,
+    measure_grid,
     paired_summary,
     save,
     time_train_steps,
+    workload_parser,
 )
 
 from tf_lowprec import models
@@ -73,14 +71,10 @@ def measure(workload_name, repeats, steps, warmup):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--workloads", default="mlp_8m,cnn")
-    add_arguments(parser, repeats=15, steps=20, warmup=5,
-                  out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, "mlp_8m,cnn", repeats=15, steps=20, warmup=5,
+                             out=os.path.join(os.path.dirname(__file__), "results"))
     args = parser.parse_args(argv)
-    rows, summary = gather(measure(workload, args.repeats, args.steps, args.warmup)
-                           for workload in choices(parser, "--workloads", args.workloads,
-                                                   WORKLOADS))
+    rows, summary = measure_grid(measure, parser, args, WORKLOADS)
     save(args.out, {"optimizer_overhead.csv": rows, "optimizer_overhead_summary.csv": summary})
     for row in summary:
         print(f"{row['workload']:>7} {row['variant']:>5}: {1e3 * row['median_seconds']:8.2f} "
