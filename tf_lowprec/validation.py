@@ -222,27 +222,25 @@ def learning_rate(value, name="learning_rate"):
     return positive_float(value, name)
 
 
-def optimizer_common_args(
-    weight_decay=None,
-    clipnorm=None,
-    clipvalue=None,
-    global_clipnorm=None,
-    loss_scale_factor=None,
-    gradient_accumulation_steps=None,
-    **other_base_args,
-):
+def optimizer_common_args(**base_args):
     """Checks the arguments every Keras optimizer takes (Keras does not).
 
     `keras.optimizers.Optimizer` accepts `weight_decay=inf` or
     `clipnorm=nan` and then trains to NaN weights; every tf_lowprec optimizer
     calls this with its base keyword arguments (`**kwargs`) before forwarding
     them to `super().__init__`. `None` means "off" for all of them. The other
-    base arguments (`other_base_args`: `name`, `use_ema`, ...) are left to
-    Keras, which checks them and rejects unknown names.
+    base arguments (`name`, `use_ema`, ...) are left to Keras, which checks
+    them and rejects unknown names.
     """
-    optional(non_negative_float, weight_decay, "weight_decay")
-    optional(positive_float, clipnorm, "clipnorm")
-    optional(positive_float, clipvalue, "clipvalue")
-    optional(positive_float, global_clipnorm, "global_clipnorm")
-    optional(positive_float, loss_scale_factor, "loss_scale_factor")
-    optional(positive_int, gradient_accumulation_steps, "gradient_accumulation_steps")
+    for name, check in _OPTIMIZER_BASE_CHECKS:
+        optional(check, base_args.get(name), name)
+
+
+_OPTIMIZER_BASE_CHECKS = (
+    ("weight_decay", non_negative_float),
+    ("clipnorm", positive_float),
+    ("clipvalue", positive_float),
+    ("global_clipnorm", positive_float),
+    ("loss_scale_factor", positive_float),
+    ("gradient_accumulation_steps", positive_int),
+)

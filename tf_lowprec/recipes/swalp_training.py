@@ -100,7 +100,7 @@ def low_precision_sgd(
     """
     learning_rate = validation.learning_rate(learning_rate)
     momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0, high_open=True)
-    validation.optimizer_common_args(weight_decay)
+    validation.optimizer_common_args(weight_decay=weight_decay)
     if quantizer is None:
         quantizer = Quantizer(swalp_formats(word_length)[0], rounding)
     return LowPrecision(
