@@ -24,7 +24,6 @@ Writes `<out>/halp_step_time.csv` (every repeat),
 `<out>/halp_step_time_summary.csv` and `<out>/halp_state_bytes.csv`.
 """
 
-import os
 import statistics
 import sys
 
@@ -153,8 +152,7 @@ def state_bytes(name):
 
 
 def main(argv=None):
-    parser = workload_parser(__doc__, ",".join(WORKLOADS), repeats=21, steps=10, warmup=5,
-                             out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, ",".join(WORKLOADS), repeats=21, steps=10, warmup=5)
     args = parser.parse_args(argv)
     rows, full_pass, memory = [], {}, []
     for workload in choices(parser, "--workloads", args.workloads, WORKLOADS):

@@ -32,6 +32,9 @@ import platform
 import statistics
 import time
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+"""Where the benchmarks write their CSV files by default: benchmarks/results."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
@@ -252,11 +255,11 @@ def time_train_steps(models, x, y, repeats, steps, warmup):
             for row in interleave(timers, repeats, warmup=0)]
 
 
-def add_arguments(parser, repeats, steps, warmup, out, jit_compile=False):
+def add_arguments(parser, repeats, steps, warmup, out=None, jit_compile=False):
     """Adds the common `--repeats`, `--steps`, `--warmup` and `--out` options with these defaults.
 
     With `jit_compile=True` also `--jit-compile` (a comma-separated subset of
-    `false,true`; read it with `jit_modes`).
+    `false,true`; read it with `jit_modes`). `out` defaults to `RESULTS`.
     """
     if jit_compile:
         parser.add_argument("--jit-compile", default="false,true",
@@ -264,7 +267,7 @@ def add_arguments(parser, repeats, steps, warmup, out, jit_compile=False):
     parser.add_argument("--repeats", type=int, default=repeats, help="timed repeats per variant")
     parser.add_argument("--steps", type=int, default=steps, help="steps per timed repeat")
     parser.add_argument("--warmup", type=int, default=warmup, help="untimed steps first")
-    parser.add_argument("--out", default=out, help="results folder")
+    parser.add_argument("--out", default=out or RESULTS, help="results folder")
 
 
 def choices(parser, flag, text, valid):

@@ -29,7 +29,6 @@ load drifts on a shared machine). Writes `<out>/low_precision_overhead.csv`
 (summary) and `<out>/low_precision_overhead_repeats.csv` (every repeat).
 """
 
-import os
 import sys
 
 import keras
@@ -99,8 +98,7 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 
 def main(argv=None):
-    parser = workload_parser(__doc__, "mlp,cnn", repeats=11, steps=10, warmup=3, jit_compile=True,
-                             out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, "mlp,cnn", repeats=11, steps=10, warmup=3, jit_compile=True)
     args = parser.parse_args(argv)
     rows, summary = measure_grid(measure, parser, args, WORKLOADS)
     save(args.out, {"low_precision_overhead_repeats.csv": rows,

@@ -17,7 +17,6 @@ machine load). Writes `<out>/optimizer_overhead.csv` (every repeat) and
 `<out>/optimizer_overhead_summary.csv`.
 """
 
-import os
 import sys
 
 import keras
@@ -71,8 +70,7 @@ def measure(workload_name, repeats, steps, warmup):
 
 
 def main(argv=None):
-    parser = workload_parser(__doc__, "mlp_8m,cnn", repeats=15, steps=20, warmup=5,
-                             out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, "mlp_8m,cnn", repeats=15, steps=20, warmup=5)
     args = parser.parse_args(argv)
     rows, summary = measure_grid(measure, parser, args, WORKLOADS)
     save(args.out, {"optimizer_overhead.csv": rows, "optimizer_overhead_summary.csv": summary})

@@ -22,7 +22,6 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 `<out>/proximal_overhead_repeats.csv` (every repeat).
 """
 
-import os
 import sys
 
 import keras
@@ -86,8 +85,7 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 
 def main(argv=None):
-    parser = workload_parser(__doc__, "mlp,embedding", repeats=11, steps=10, warmup=3, jit_compile=True,
-                             out=os.path.join(os.path.dirname(__file__), "results"))
+    parser = workload_parser(__doc__, "mlp,embedding", repeats=11, steps=10, warmup=3, jit_compile=True)
     args = parser.parse_args(argv)
     rows, summary = measure_grid(measure, parser, args, WORKLOADS)
     save(args.out, {"proximal_overhead_repeats.csv": rows, "proximal_overhead.csv": summary})
