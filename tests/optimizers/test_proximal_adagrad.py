@@ -131,21 +131,6 @@ def test_sparse_under_xla():
     np.testing.assert_allclose(opt._accumulators[0].numpy(), acc, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"learning_rate": 0.0}, "learning_rate=0.0"),
-        ({"initial_accumulator_value": 0.0}, "initial_accumulator_value=0.0"),
-        ({"initial_accumulator_value": -1}, "initial_accumulator_value=-1"),
-        ({"l1_regularization_strength": -0.1}, "l1_regularization_strength=-0.1"),
-        ({"l2_regularization_strength": -2}, "l2_regularization_strength=-2"),
-    ],
-)
-def test_invalid_arguments_raise(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        ProximalAdagrad(**kwargs)
-
-
 def test_dense_update_is_correctly_rounded_float32():
     # Every op is correctly rounded, so the result equals float32 numpy bit for
     # bit, however the work is split into vector body and scalar tail. (With a

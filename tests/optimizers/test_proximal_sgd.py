@@ -114,17 +114,3 @@ def test_sparse_under_xla():
         np.ones((4, 2)), [0, 2, 0], np.ones((3, 2)), 0.5, 0.1
     )
     np.testing.assert_allclose(var.numpy(), expected, atol=1e-7)
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        ({"learning_rate": 0.0}, "learning_rate=0.0"),
-        ({"learning_rate": -1.0}, "learning_rate=-1.0"),
-        ({"l1_regularization_strength": -0.1}, "l1_regularization_strength=-0.1"),
-        ({"l2_regularization_strength": -2}, "l2_regularization_strength=-2"),
-    ],
-)
-def test_invalid_arguments_raise(kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        ProximalSGD(**kwargs)
