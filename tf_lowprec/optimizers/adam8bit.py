@@ -39,15 +39,19 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
     32-bit Adam across language and vision benchmarks, and
     `examples/low_precision_memory` measures it here.
 
+    The base optimizer keyword arguments (`weight_decay`, clipping, EMA,
+    `loss_scale_factor`, `gradient_accumulation_steps`) are as for
+    `keras.optimizers.Adam`; `name` defaults to `"adam8bit"`.
+
     Args:
-        learning_rate, beta_1, beta_2, epsilon, amsgrad, weight_decay,
-            clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
-            ema_overwrite_frequency, loss_scale_factor,
-            gradient_accumulation_steps: as for `keras.optimizers.Adam`.
+        learning_rate: as for `keras.optimizers.Adam`. Defaults to `0.001`.
+        beta_1: float in `[0, 1)`. Defaults to `0.9`.
+        beta_2: float in `[0, 1)`. Defaults to `0.999`.
+        epsilon: positive float. Defaults to `1e-7`.
+        amsgrad: bool. Defaults to `False`.
         block_size: positive int, entries per float32 scale. Defaults to 256.
         min_8bit_size: int >= 0; variables with fewer entries keep float32
             moments. Defaults to 4096 (bitsandbytes' default).
-        name: string. Defaults to `"adam8bit"`.
 
     Reference:
         Dettmers, Lewis, Shleifer, Zettlemoyer, "8-bit Optimizers via
@@ -135,11 +139,13 @@ class AdamW8bit(Adam8bit):
     Decoupled weight decay, as Keras applies it before the Adam step:
     `w = w - eta * weight_decay * w` (on the variable; it touches no state).
 
+    Every other argument (`beta_1`, ..., `block_size`, `min_8bit_size`, the
+    base optimizer keyword arguments) is as for `Adam8bit`; `name` defaults
+    to `"adamw8bit"`.
+
     Args:
+        learning_rate: as for `keras.optimizers.AdamW`. Defaults to `0.001`.
         weight_decay: float, defaults to 0.004 (Keras AdamW's default).
-        block_size, min_8bit_size: as for `Adam8bit`.
-        Every other argument: as for `keras.optimizers.AdamW`.
-        name: string. Defaults to `"adamw8bit"`.
     """
 
     def __init__(

@@ -111,6 +111,8 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         mu: Positive growth exponent of the threshold; the paper's theory
             needs `0.5 < mu < 1` (a warning is issued outside that range).
             Larger `mu` prunes more. Defaults to `0.7`.
+
+    Base optimizer arguments (keyword arguments of `keras.optimizers.Optimizer`):
         weight_decay: Not supported: gRDA recomputes the weights from the
             accumulator every step, so decoupled weight decay would have no
             effect. The soft threshold is gRDA's regulariser. Must be `None`.

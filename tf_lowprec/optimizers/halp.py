@@ -146,20 +146,22 @@ class HALP(SVRG):
         seed: Integer seed of the stochastic rounding; `None` draws one from
             Python's `random` (seeded by `keras.utils.set_random_seed`) and
             stores it in the config. Defaults to `None`.
-        weight_decay: Optional float >= 0: adds `wd * w` (or `wd * z`) to
-            the direction. Respects `exclude_from_weight_decay`. Defaults to
-            `None`.
         decay_on: `"weights"` (the model weights `w`) or `"offset"` (the
             offset `z`, torchhalp's behaviour). Defaults to `"weights"`.
-        loss_scale_factor: As in Keras (static loss scaling).
-        clipnorm, clipvalue, global_clipnorm, gradient_accumulation_steps,
-            use_ema: Not supported (`ValueError`).
-        name: String, name of the optimizer.
         offset_quantizer: Optional `tf_lowprec.quantizers.Quantizer` over a
             `tf_lowprec.formats.ScaledInteger(bits)` format (or the bare
             format, rounded stochastically): the offset grid in one object,
             instead of `bits`/`rounding` (and `seed`, if it has one). The
             scale is HALP's `delta`. Defaults to `None`.
+
+    Base optimizer arguments (keyword arguments of `keras.optimizers.Optimizer`):
+        weight_decay: Optional float >= 0: adds `wd * w` (or `wd * z`) to
+            the direction. Respects `exclude_from_weight_decay`. Defaults to
+            `None`.
+        loss_scale_factor: As in Keras (static loss scaling).
+        clipnorm, clipvalue, global_clipnorm, gradient_accumulation_steps,
+            use_ema: Not supported (`ValueError`).
+        name: String, name of the optimizer.
 
     Stochastic rounding draws from the package's seed-stream rule,
     `tf_lowprec.quantizers.stream_seed(seed, iterations, tensor index, 0)`.

@@ -2,7 +2,6 @@
 
 import keras
 from keras import ops
-from keras.src.optimizers import base_optimizer
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers import _sparse
@@ -52,6 +51,9 @@ class ProximalAdagrad(ElasticNetProximal):
     `clipvalue` clip the all-reduced gradient, as on one device
     (`AggregatedClippingMixin`; plain Keras clips per replica).
 
+    Keras's base optimizer keyword arguments (`weight_decay`, `clipnorm`,
+    `use_ema`, `name`, ...) are forwarded to `keras.optimizers.Optimizer`.
+
     Args:
         learning_rate: A float, a
             `keras.optimizers.schedules.LearningRateSchedule` instance, or
@@ -63,16 +65,20 @@ class ProximalAdagrad(ElasticNetProximal):
             Defaults to `0.0`.
         l2_regularization_strength: A float >= 0, the L2 penalty strength
             (the penalty is `(l2 / 2) * ||w||^2`). Defaults to `0.0`.
-        {{base_optimizer_keyword_args}}
 
     Example:
 
-    >>> model = keras.Sequential([keras.layers.Dense(1)])
-    >>> model.compile(
-    ...     optimizer=ProximalAdagrad(0.1, l1_regularization_strength=1e-3),
-    ...     loss="mse",
-    ... )
-    >>> model.fit(x, y, epochs=2)  # doctest: +SKIP
+    A sparse embedding, where the per-row step sizes and the row-wise
+    updates of sparse gradients matter most:
+
+    ```python
+    tokens = keras.Input((20,), dtype="int32")
+    embedded = keras.layers.Embedding(50_000, 32)(tokens)
+    pooled = keras.layers.GlobalAveragePooling1D()(embedded)
+    model = keras.Model(tokens, keras.layers.Dense(1)(pooled))
+    model.compile(optimizer=ProximalAdagrad(0.1, l1_regularization_strength=1e-3), loss="mse")
+    model.fit(token_ids, y, epochs=2)
+    ```
 
     References:
 
@@ -155,9 +161,3 @@ class ProximalAdagrad(ElasticNetProximal):
         config = super().get_config()
         config["initial_accumulator_value"] = self.initial_accumulator_value
         return config
-
-
-ProximalAdagrad.__doc__ = ProximalAdagrad.__doc__.replace(
-    "{{base_optimizer_keyword_args}}",
-    base_optimizer.base_optimizer_keyword_args,
-)

@@ -30,15 +30,19 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
     default, kept for drop-in use) there is no state at all and this is
     Keras SGD.
 
+    `learning_rate`, `momentum`, `nesterov` and the base optimizer keyword
+    arguments (`weight_decay`, clipping, EMA, `loss_scale_factor`,
+    `gradient_accumulation_steps`) are as for `keras.optimizers.SGD`;
+    `name` defaults to `"sgd8bit"`.
+
     Args:
-        learning_rate, momentum, nesterov, weight_decay, clipnorm, clipvalue,
-            global_clipnorm, use_ema, ema_momentum, ema_overwrite_frequency,
-            loss_scale_factor, gradient_accumulation_steps: as for
-            `keras.optimizers.SGD`.
+        learning_rate: as for `keras.optimizers.SGD`. Defaults to `0.01`.
+        momentum: float in `[0, 1]`, as for `keras.optimizers.SGD`.
+            Defaults to `0.0`.
+        nesterov: bool, as for `keras.optimizers.SGD`. Defaults to `False`.
         block_size: positive int, entries per float32 scale. Defaults to 256.
         min_8bit_size: int >= 0; variables with fewer entries keep a float32
             state. Defaults to 4096 (bitsandbytes' default).
-        name: string. Defaults to `"sgd8bit"`.
 
     Reference:
         Dettmers, Lewis, Shleifer, Zettlemoyer, "8-bit Optimizers via

@@ -147,6 +147,8 @@ class SVRG(keras.optimizers.Optimizer):
             the number of steps per epoch of the `fit` call (rounded, at
             least 1). torchhalp's default is 2 epochs; its CIFAR-10 runs use
             half an epoch. Defaults to `"1epoch"`.
+
+    Base optimizer arguments (keyword arguments of `keras.optimizers.Optimizer`):
         weight_decay: Optional non-negative float, decoupled weight decay
             `w -= lr * wd * w` per step. Defaults to `None`.
         use_ema, ema_momentum, ema_overwrite_frequency: As in Keras.
