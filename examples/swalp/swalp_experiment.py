@@ -11,7 +11,7 @@ final_learning_rate=swa_lr)`, per epoch):
 
 * `fp`: full-precision SGD with momentum 0.9. Its model after `swa_start`
   epochs is **SGD-FP**; the weight average of the rest of the run **SWA-FP**.
-* `lp`: `tf_lowprec.optimizers.swalp(..., average=False)`: 8-bit block
+* `lp`: `tf_lowprec.recipes.swalp(..., average=False)`: 8-bit block
   floating point weights, gradients, momentum and accumulator, 8-bit
   activations and errors, stochastic rounding. After `swa_start` epochs:
   **SGD-LP**; its weight average: **SWALP**, evaluated as in the paper with
@@ -49,7 +49,7 @@ from tf_lowprec.experiments.results_io import (
 )
 from tf_lowprec.experiments.resumable import ResumableStudy, epoch_dataset
 from tf_lowprec.experiments.seed_statistics import mean_sd, plot_band
-from tf_lowprec.optimizers import swalp
+from tf_lowprec.recipes import swalp
 from tf_lowprec.training import recompute_batchnorm_statistics
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
