@@ -81,3 +81,22 @@ def test_environment_row():
     rows = harness.with_environment([{"a": 1}], env)
     assert rows == [{"a": 1, **env}]
     assert str(env["cpu_cores"]) in harness.describe(env)
+
+
+def test_cli_helpers_and_gather(tmp_path, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    harness.add_arguments(parser, repeats=3, steps=4, warmup=1, out=str(tmp_path),
+                          jit_compile=True)
+    args = parser.parse_args(["--jit-compile", "true"])
+    assert (args.repeats, args.steps, args.warmup, args.out) == (3, 4, 1, str(tmp_path))
+    assert harness.jit_modes(parser, args.jit_compile) == [True]
+    assert harness.choices(parser, "--workloads", "a, b", ("a", "b")) == ["a", "b"]
+    with pytest.raises(SystemExit):
+        harness.choices(parser, "--workloads", "a,c", ("a", "b"))
+    assert "--workloads: unknown 'c'" in capsys.readouterr().err
+    assert harness.gather([([1], [2]), ([3], [4])]) == ([1, 3], [2, 4])
+    env = harness.save(str(tmp_path), {"s.csv": [{"x": 1}]})
+    text = (tmp_path / "s.csv").read_text()
+    assert text.startswith("x,cpu_model,") and str(env["cpu_cores"]) in text
