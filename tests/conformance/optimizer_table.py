@@ -158,10 +158,6 @@ DIFFERENCES = {
 _EIGHT_BIT = "8-bit/StochasticRounding helper's files: "
 _KNOWN_BUGS = {
     "StochasticRounding": {
-        "set_weights": _EIGHT_BIT + "set_weights sets only the wrapper's own "
-        "variables, not the inner optimizer's state",
-        "exclude_from_weight_decay": _EIGHT_BIT + "exclusions are not forwarded "
-        "to the inner optimizer",
         "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
     },
     "sgd8bit": {
