@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.optimizers.proximal_golden import golden_run
 from tests.optimizers.sparse_xla import apply_sparse_under_xla
 from tests.reference import proximal_numpy as ref
 from tests.reference import proximal_tf_kernels as kernels
 from tf_lowprec.optimizers import ProximalAdagrad
 
 # algorithms.md §4.4 (TF's proximal_adagrad_test.py setting, lr=3.0, acc0=0.1)
-G0, G1 = [0.1, 0.2], [0.01, 0.02]
 GOLDEN = [
     ({}, 3, [-1.60261, -2.296985], [3.715679, 2.433051]),
     ({"l1_regularization_strength": 0.001}, 10, [-6.663634, -9.190331], [2.959304, 1.029232]),
@@ -27,11 +27,9 @@ GOLDEN = [
 @pytest.mark.parametrize("kwargs, steps, want0, want1", GOLDEN)
 def test_golden_vectors(kwargs, steps, want0, want1):
     opt = ProximalAdagrad(3.0, initial_accumulator_value=0.1, **kwargs)
-    v0, v1 = keras.Variable([1.0, 2.0]), keras.Variable([4.0, 3.0])
-    for _ in range(steps):
-        opt.apply([tf.constant(G0), tf.constant(G1)], [v0, v1])
-    np.testing.assert_allclose(v0.numpy(), want0, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(v1.numpy(), want1, rtol=1e-6, atol=1e-6)
+    v0, v1 = golden_run(opt, steps)
+    np.testing.assert_allclose(v0, want0, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(v1, want1, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("l1, l2", [(0.0, 0.0), (0.2, 0.0), (0.0, 0.3), (0.2, 0.3)])

@@ -5,27 +5,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.optimizers.proximal_golden import golden_run
 from tests.optimizers.sparse_xla import apply_sparse_under_xla
 from tests.reference import proximal_numpy as ref
 from tests.reference import proximal_tf_kernels as kernels
 from tf_lowprec.optimizers import ProximalSGD
 
 # algorithms.md §4.4 (TF's proximal_gradient_descent_test.py setting, lr=3.0)
-G0, G1 = [0.1, 0.2], [0.01, 0.02]
-
-
-def _golden_run(opt, steps):
-    v0, v1 = keras.Variable([1.0, 2.0]), keras.Variable([4.0, 3.0])
-    for _ in range(steps):
-        opt.apply([tf.constant(G0), tf.constant(G1)], [v0, v1])
-    return v0.numpy(), v1.numpy()
 
 
 def test_golden_vectors():
-    v0, v1 = _golden_run(ProximalSGD(3.0), 3)
+    v0, v1 = golden_run(ProximalSGD(3.0), 3)
     np.testing.assert_allclose(v0, [0.1, 0.2], atol=1e-6)
     np.testing.assert_allclose(v1, [3.91, 2.82], atol=1e-6)
-    v0, v1 = _golden_run(ProximalSGD(3.0, 0.001, 2.0), 10)
+    v0, v1 = golden_run(ProximalSGD(3.0, 0.001, 2.0), 10)
     np.testing.assert_allclose(v0, [-0.0495, -0.0995], atol=1e-6)
     np.testing.assert_allclose(v1, [-0.0045, -0.0095], atol=1e-6)
 
