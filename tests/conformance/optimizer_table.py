@@ -155,21 +155,9 @@ DIFFERENCES = {
 
 # Bugs found by this suite in files owned by others, as xfail(strict=True):
 # each entry turns into a failure the day it is fixed, and is then removed.
-_EIGHT_BIT = "8-bit/StochasticRounding helper's files: "
-_KNOWN_BUGS = {
-    "StochasticRounding": {
-        "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
-    },
-    "sgd8bit": {
-        "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
-    },
-    "adam8bit": {
-        "naming": _EIGHT_BIT + "default name is a fixed string, not auto-numbered",
-        "tf_variables": _EIGHT_BIT + "state slots are named from `variable.path`, "
-        "which a raw tf.Variable lacks",
-    },
-}
-_KNOWN_BUGS["adamw8bit"] = dict(_KNOWN_BUGS["adam8bit"])
+# (None open: the 8-bit optimizers and StochasticRounding now auto-number
+# their names and take raw tf.Variables.)
+_KNOWN_BUGS = {}
 for _family, _bugs in _KNOWN_BUGS.items():
     _entries = DIFFERENCES.setdefault(_family, {})
     for _feature, _reason in _bugs.items():

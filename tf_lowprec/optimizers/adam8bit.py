@@ -41,7 +41,8 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
 
     The base optimizer keyword arguments (`weight_decay`, clipping, EMA,
     `loss_scale_factor`, `gradient_accumulation_steps`) are as for
-    `keras.optimizers.Adam`; `name` defaults to `"adam8bit"`.
+    `keras.optimizers.Adam`; `name` defaults to `"adam8bit"`, numbered like
+    Keras's names (`adam8bit_1`, ...).
 
     Args:
         learning_rate: as for `keras.optimizers.Adam`. Defaults to `0.001`.
@@ -69,7 +70,6 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
         min_8bit_size=4096,
         **kwargs,
     ):
-        kwargs.setdefault("name", "adam8bit")
         learning_rate = validation.learning_rate(learning_rate)
         beta_1 = validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True)
         beta_2 = validation.float_in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True)
@@ -141,7 +141,7 @@ class AdamW8bit(Adam8bit):
 
     Every other argument (`beta_1`, ..., `block_size`, `min_8bit_size`, the
     base optimizer keyword arguments) is as for `Adam8bit`; `name` defaults
-    to `"adamw8bit"`.
+    to `"adam_w8bit"` (numbered: `adam_w8bit_1`, ...).
 
     Args:
         learning_rate: as for `keras.optimizers.AdamW`. Defaults to `0.001`.
@@ -154,7 +154,6 @@ class AdamW8bit(Adam8bit):
         weight_decay=0.004,
         **kwargs,
     ):
-        kwargs.setdefault("name", "adamw8bit")
         if weight_decay is None:
             raise ValueError(
                 "Argument `weight_decay` must be a float. Received: weight_decay=None"

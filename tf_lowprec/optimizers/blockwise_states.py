@@ -46,7 +46,7 @@ from tf_lowprec.ops.blockwise import (
     from_blocks,
     quantize_blocks,
 )
-from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
 
 CODES = "codes"
 # Blocks per step of the update loop: 4096 x 256 = 1M entries, i.e. 4 MiB
@@ -172,7 +172,7 @@ class BlockwiseStates:
             if not keras.backend.is_float_dtype(variable.dtype):
                 raise ValueError(
                     f"{type(self).__name__} updates floating-point variables only. "
-                    f"Received: var_list with {variable.path!r} of "
+                    f"Received: var_list with {getattr(variable, 'path', variable.name)!r} of "
                     f"dtype={variable.dtype}"
                 )
 
@@ -181,7 +181,7 @@ class BlockwiseStates:
         size = 1
         for dim in variable.shape:
             size *= int(dim)
-        reference = variable.path.replace("/", "_")
+        reference = slot_prefix(variable)
         if size < max(self.min_8bit_size, 1):
             # Named like Keras's own slots, so LowPrecision finds it.
             value = self.add_variable(

@@ -33,7 +33,7 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
     `learning_rate`, `momentum`, `nesterov` and the base optimizer keyword
     arguments (`weight_decay`, clipping, EMA, `loss_scale_factor`,
     `gradient_accumulation_steps`) are as for `keras.optimizers.SGD`;
-    `name` defaults to `"sgd8bit"`.
+    `name` defaults to `"sgd8bit"`, numbered like Keras's names (`sgd8bit_1`, ...).
 
     Args:
         learning_rate: as for `keras.optimizers.SGD`. Defaults to `0.01`.
@@ -58,7 +58,6 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
         min_8bit_size=4096,
         **kwargs,
     ):
-        kwargs.setdefault("name", "sgd8bit")
         learning_rate = validation.learning_rate(learning_rate)
         momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0)
         nesterov = validation.boolean(nesterov, "nesterov")

@@ -115,7 +115,8 @@ class StochasticRounding(WrapperOptimizer):
             without its own `update_step`).
         seed: int in `[0, 2^31)`; `None` draws one from Python's `random`
             (reproducible after `keras.utils.set_random_seed`).
-        name: string. Defaults to `"stochastic_rounding"`.
+        name: string. Defaults to `"stochastic_rounding"`, numbered like Keras's
+            names (`stochastic_rounding_1`, ...).
 
     Example:
 
@@ -137,7 +138,7 @@ class StochasticRounding(WrapperOptimizer):
 
     def __init__(self, optimizer, seed=None, name=None, **kwargs):
         # The inner optimizer's checks and (de)serialization: `WrapperOptimizer`.
-        super().__init__(optimizer, name=name or "stochastic_rounding", **kwargs)
+        super().__init__(optimizer, name=name, default_name="stochastic_rounding", **kwargs)
         optimizer = self.inner_optimizer
         if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
             raise ValueError(
