@@ -96,7 +96,10 @@ def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
 
     Args:
         to_prune: A `keras.layers.Layer`, or a Functional or Sequential
-            `keras.Model` (nested models are handled).
+            `keras.Model` (nested models are handled; prunable layers inside
+            other layers, e.g. `MultiHeadAttention`'s projections or a
+            `Bidirectional`'s LSTM, cannot be reached and are named in one
+            warning).
         pruning_schedule: A `PruningSchedule` shared by all wrapped layers.
             Defaults to `ConstantSparsity(0.5, begin_step=0, frequency=100)`.
         layers: Which layers of a model to prune: `None` (all prunable
@@ -132,7 +135,16 @@ def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
             target = new.layer if isinstance(new, PruneLowMagnitude) and old is not new else new
             target.set_weights(old.get_weights())
 
-        return rewrite.rebuild(to_prune, replace, copy_weights, what="prune_low_magnitude")
+        def wanted(layer):
+            return (
+                not isinstance(layer, PruningWrapper)
+                and _selected(layer, layers)
+                and bool(prunable_weights(layer))
+            )
+
+        return rewrite.rebuild(
+            to_prune, replace, copy_weights, what="prune_low_magnitude", unreachable=wanted
+        )
     if isinstance(to_prune, keras.layers.Layer):
         return PruneLowMagnitude(to_prune, pruning_schedule)
     raise ValueError(
