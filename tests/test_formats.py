@@ -6,10 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.formats import FloatingPoint
-from tf_lowprec.formats import IntegerAffine
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint, FloatingPoint, IntegerAffine
 
 ALL_FORMATS = [
     FixedPoint(8, 4),

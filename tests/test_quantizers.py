@@ -6,13 +6,9 @@ import pytest
 import tensorflow as tf
 
 from tf_lowprec import ops
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.formats import ScaledInteger
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint, ScaledInteger
 from tf_lowprec.ops import rounding
-from tf_lowprec.quantizers import Quantizer
-from tf_lowprec.quantizers import as_quantizer
-from tf_lowprec.quantizers import stream_seed
+from tf_lowprec.quantizers import Quantizer, as_quantizer, stream_seed
 
 X = np.random.default_rng(0).normal(size=(6, 5)).astype(np.float32)
 

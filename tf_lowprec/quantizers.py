@@ -43,11 +43,9 @@ References:
 import keras
 import tensorflow as tf
 
-from tf_lowprec import formats
-from tf_lowprec import validation
+from tf_lowprec import formats, validation
 from tf_lowprec.ops import rounding as rounding_lib
-from tf_lowprec.ops.quantize import quantize
-from tf_lowprec.ops.quantize import quantize_gradient
+from tf_lowprec.ops.quantize import quantize, quantize_gradient
 from tf_lowprec.ops.scaled_integer import quantize_scaled
 
 __all__ = ["Quantizer", "as_quantizer", "stream_seed", "STREAMS_PER_INDEX"]

@@ -111,7 +111,9 @@ def load_task(task, args):
         x, y = x[: args.limit], y[: args.limit]
         if args.test_limit:
             xt, yt = xt[: args.test_limit], yt[: args.test_limit]
-        scale = lambda a: (a.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+        def scale(a):
+            return (a.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
+
         return scale(x), y.astype("int32"), scale(xt), yt.astype("int32")
     x, y = counting_task(args.sequence_train, 0)
     test_n = args.test_limit or 5000

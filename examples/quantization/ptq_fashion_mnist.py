@@ -29,8 +29,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tf_lowprec import data  # noqa: E402
-from tf_lowprec import models  # noqa: E402
+from tf_lowprec import (
+    data,  # noqa: E402
+    models,  # noqa: E402
+)
 from tf_lowprec.formats import IntegerAffine  # noqa: E402
 from tf_lowprec.layers import quantize_weights  # noqa: E402
 

@@ -11,10 +11,15 @@ from tf_lowprec.data import loader as load_module
 from tf_lowprec.data import locate
 
 from .conftest import REAL_SYSTEM_DIRS
-
 from .formats import (
-    cifar_batch, cifar_members, expected_cifar, fake_mnist, py2_pickle,
-    write_cifar_archive, write_idx_dataset, write_idx_split,
+    cifar_batch,
+    cifar_members,
+    expected_cifar,
+    fake_mnist,
+    py2_pickle,
+    write_cifar_archive,
+    write_idx_dataset,
+    write_idx_split,
 )
 
 

@@ -10,8 +10,13 @@ from tf_lowprec import data
 from tf_lowprec.data import locate
 
 from .formats import (
-    cifar_members, expected_cifar, fake_mnist, write_cifar_archive,
-    write_cifar_folder, write_idx_dataset, write_idx_split,
+    cifar_members,
+    expected_cifar,
+    fake_mnist,
+    write_cifar_archive,
+    write_cifar_folder,
+    write_idx_dataset,
+    write_idx_split,
 )
 
 

@@ -78,7 +78,9 @@ def test_interrupted_study_resumes_identically(tmp_path):
     assert resumed.train("walk", 0, 4, _State, counting) is None  # complete: skipped
     resumed.train("walk", 1, 4, _State, counting)
     assert calls == [2, 3]  # continues after the checkpoint
-    key = lambda r: (r["seed"], int(r["epoch"]))
+    def key(r):
+        return r["seed"], int(r["epoch"])
+
     expected = sorted(read_csv(str(tmp_path / "a.csv")), key=key)
     assert sorted(read_csv(path), key=key) == expected
     assert [r["epoch"] for r in expected if r["seed"] == "1"] == ["1", "2", "3", "4"]

@@ -5,7 +5,8 @@ import os
 import pytest
 
 from tests.data.formats import cifar_members, write_cifar_archive, write_idx_dataset
-from tf_lowprec.experiments import cli, sweep as sweep_module
+from tf_lowprec.experiments import cli
+from tf_lowprec.experiments import sweep as sweep_module
 from tf_lowprec.experiments.results_io import read_csv
 from tf_lowprec.experiments.sweep import run_name, sweep
 

@@ -5,11 +5,8 @@ import numpy as np
 import pytest
 
 from tests.layers._models import conv_bn_dense
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.formats import IntegerAffine
-from tf_lowprec.layers import IntegerConv2D
-from tf_lowprec.layers import IntegerDense
-from tf_lowprec.layers import quantize_weights
+from tf_lowprec.formats import FixedPoint, IntegerAffine
+from tf_lowprec.layers import IntegerConv2D, IntegerDense, quantize_weights
 from tf_lowprec.ops import quantize
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
 from tf_lowprec.layers import Quantize
 from tf_lowprec.ops import quantize
 

@@ -7,11 +7,8 @@ import numpy as np
 import pytest
 
 from tests.layers._models import conv_bn_dense
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.layers import QuantizedConv2D
-from tf_lowprec.layers import QuantizedDense
-from tf_lowprec.layers import quantize_model
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
+from tf_lowprec.layers import QuantizedConv2D, QuantizedDense, quantize_model
 from tf_lowprec.ops import quantize
 
 

@@ -5,8 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.layers._models import classification_data, with_same_weights
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
 from tf_lowprec.layers import QuantizedConv2D
 from tf_lowprec.ops import quantize
 

@@ -6,9 +6,7 @@ import pytest
 import tensorflow as tf
 
 from tests.layers._models import classification_data, with_same_weights
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.formats import FloatingPoint
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint, FloatingPoint
 from tf_lowprec.layers import QuantizedDense
 from tf_lowprec.ops import quantize
 

@@ -15,12 +15,12 @@ def test_mlp_parameter_counts_and_names():
     # softmax regression: 784 * 10 + 10
     reg = models.mlp(hidden_units=())
     assert reg.count_params() == 7850
-    assert [l.name for l in reg.layers] == ["image", "flatten", "logits"]
+    assert [layer.name for layer in reg.layers] == ["image", "flatten", "logits"]
     # 784 * 256 + 256 + 256 * 10 + 10
     assert models.mlp().count_params() == 203530
     deep = models.mlp((8, 8, 3), 5, hidden_units=[32, 16])
     assert deep.count_params() == (192 * 32 + 32) + (32 * 16 + 16) + (16 * 5 + 5)
-    assert "hidden_2" in [l.name for l in deep.layers]
+    assert "hidden_2" in [layer.name for layer in deep.layers]
     assert deep.output_shape == (None, 5)
 
 
@@ -41,7 +41,7 @@ def test_resnet18_standard_width_matches_reference_count():
     assert model.output_shape == (None, 10)
     assert model.get_layer("stage4_block2_out").output.shape[1:] == (4, 4, 512)
     # projection shortcuts only where the shape changes: stages 2-4, first block
-    shortcuts = [l.name for l in model.layers if "shortcut_conv" in l.name]
+    shortcuts = [layer.name for layer in model.layers if "shortcut_conv" in layer.name]
     assert shortcuts == [f"stage{s}_block1_shortcut_conv" for s in (2, 3, 4)]
 
 
@@ -60,9 +60,9 @@ def test_vgg16_counts(batch_norm, total, trainable):
     model = models.vgg16(batch_norm=batch_norm)
     assert model.count_params() == total
     assert _trainable(model) == trainable
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    assert len(convs) == 13 and len([l for l in model.layers
-                                     if isinstance(l, keras.layers.Dense)]) == 3
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 13 and len([layer for layer in model.layers
+                                     if isinstance(layer, keras.layers.Dense)]) == 3
     assert model.get_layer("block5_pool").output.shape[1:] == (1, 1, 512)
     assert model.get_layer("fc1").units == 512
 

@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.ops._stats import assert_unbiased
 from tests.reference import quant_numpy as ref
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.ops import quantize
-from tf_lowprec.ops import rounding
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
+from tf_lowprec.ops import quantize, rounding
 
 CASES = [  # (format, shape)
     (BlockFloatingPoint(8, axis=0), (16, 24)),

@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.ops._stats import assert_unbiased
 from tests.reference import quant_numpy as ref
 from tf_lowprec.formats import FixedPoint
-from tf_lowprec.ops import quantize
-from tf_lowprec.ops import quantize_scaled
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops import quantize, quantize_scaled, rounding
 
 FORMATS = [FixedPoint(8, 4), FixedPoint(4, 2), FixedPoint(12, 14), FixedPoint(6, -3)]
 SHAPE = (32, 16)

@@ -3,16 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.ops._stats import assert_unbiased
 from tests.reference import quant_numpy as ref
 from tf_lowprec.formats import FloatingPoint
-from tf_lowprec.ops import quantize
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops import quantize, rounding
 
 CASTS = {(8, 7): tf.bfloat16, (5, 10): tf.float16}
 N = 4096

@@ -2,17 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tests.ops._stats import assert_unbiased
 from tests.reference import quant_numpy as ref
 from tf_lowprec.formats import IntegerAffine
-from tf_lowprec.ops import affine_codes
-from tf_lowprec.ops import quantize
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops import affine_codes, quantize, rounding
 
 FORMATS = [
     IntegerAffine(8),

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_lowprec.ops.packing import pack_int4
-from tf_lowprec.ops.packing import unpack_int4
+from tf_lowprec.ops.packing import pack_int4, unpack_int4
 
 
 @pytest.mark.parametrize("shape", [(7,), (3, 3, 2, 5), (1,), (4, 4)])

@@ -4,12 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
-from tf_lowprec.formats import FloatingPoint
-from tf_lowprec.formats import IntegerAffine
-from tf_lowprec.ops import quantize
-from tf_lowprec.ops import quantize_gradient
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint, FloatingPoint, IntegerAffine
+from tf_lowprec.ops import quantize, quantize_gradient
 
 # One representative per kernel (the per-format files cover the variants).
 FORMATS = [

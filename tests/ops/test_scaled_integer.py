@@ -6,8 +6,7 @@ import tensorflow as tf
 
 from tests.ops._stats import assert_unbiased
 from tests.reference import quant_numpy as ref
-from tf_lowprec.ops import quantize_scaled
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops import quantize_scaled, rounding
 
 
 def test_halp_golden_vector():

@@ -73,7 +73,7 @@ def main(argv):
     else:
         strategy = tf.distribute.get_strategy()
     model, optimizer = train(strategy)
-    np.savez(argv[0], threshold=float(optimizer.threshold.numpy()), *model.get_weights())
+    np.savez(argv[0], *model.get_weights(), threshold=float(optimizer.threshold.numpy()))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ import tensorflow as tf
 from tests.reference import svrg_problems as problems
 from tests.reference.halp_numpy import halp as halp_oracle
 from tf_lowprec import optimizers
-from tf_lowprec.optimizers import HALP
-from tf_lowprec.optimizers import SVRG
-from tf_lowprec.optimizers.halp import offset_dtype
 from tf_lowprec.ops.scaled_integer import scaled_integer_codes
-from tf_lowprec.optimizers.halp import scale_for
+from tf_lowprec.optimizers import HALP, SVRG
+from tf_lowprec.optimizers.halp import offset_dtype, scale_for
 from tf_lowprec.training import VarianceReduced
 
 

@@ -7,10 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tests.reference import quant_numpy
-from tests.reference.low_precision_numpy import KerasLowPrecisionSGD
-from tests.reference.low_precision_numpy import SwalpTorchSGD
-from tf_lowprec.formats import BlockFloatingPoint
-from tf_lowprec.formats import FixedPoint
+from tests.reference.low_precision_numpy import KerasLowPrecisionSGD, SwalpTorchSGD
+from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
 from tf_lowprec.ops import rounding
 from tf_lowprec.optimizers import LowPrecision
 from tf_lowprec.optimizers import low_precision as lp

@@ -5,16 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lowprec import models
-from tf_lowprec import optimizers
+from tf_lowprec import models, optimizers
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.layers import Quantize
-from tf_lowprec.optimizers import LowPrecision
-from tf_lowprec.optimizers import quantize_activations
-from tf_lowprec.optimizers import swalp
-from tf_lowprec.optimizers import swalp_formats
-from tf_lowprec.training import SWA
-from tf_lowprec.training import StochasticWeightAveraging
+from tf_lowprec.optimizers import LowPrecision, quantize_activations, swalp, swalp_formats
+from tf_lowprec.training import SWA, StochasticWeightAveraging
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -143,8 +138,7 @@ def test_example_script_runs_on_generated_cifar_files(tmp_path):
     import importlib.util
     import os
 
-    from tests.data.formats import cifar_members
-    from tests.data.formats import write_cifar_archive
+    from tests.data.formats import cifar_members, write_cifar_archive
 
     data_dir = tmp_path / "data"
     write_cifar_archive(data_dir / "cifar-10-python.tar.gz", cifar_members("cifar10", n=4))

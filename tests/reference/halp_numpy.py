@@ -11,8 +11,7 @@ offset (`"offset"`, torchhalp). Rounding is round-half-to-even, or
 
 import numpy as np
 
-from tests.reference.svrg_numpy import full_gradient
-from tests.reference.svrg_numpy import learning_rate_at
+from tests.reference.svrg_numpy import full_gradient, learning_rate_at
 
 
 def quantize_codes(value, delta, bits, noise=None):

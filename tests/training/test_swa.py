@@ -7,10 +7,12 @@ import tensorflow as tf
 
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.optimizers import LowPrecision
-from tf_lowprec.training import PaperPiecewise
-from tf_lowprec.training import SWA
-from tf_lowprec.training import StochasticWeightAveraging
-from tf_lowprec.training import recompute_batchnorm_statistics
+from tf_lowprec.training import (
+    SWA,
+    PaperPiecewise,
+    StochasticWeightAveraging,
+    recompute_batchnorm_statistics,
+)
 
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 

@@ -33,9 +33,7 @@ def _train(strategy):
     import tensorflow as tf
 
     from tf_lowprec.optimizers import low_precision_sgd
-    from tf_lowprec.training import PaperPiecewise
-    from tf_lowprec.training import SWA
-    from tf_lowprec.training import StochasticWeightAveraging
+    from tf_lowprec.training import SWA, PaperPiecewise, StochasticWeightAveraging
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 10, 10, 1)).astype("float32")

@@ -7,11 +7,8 @@ import tensorflow as tf
 
 from tests.reference import svrg_problems as problems
 from tests.reference.svrg_numpy import full_gradient as numpy_full_gradient
-from tf_lowprec.optimizers import HALP
-from tf_lowprec.optimizers import SVRG
-from tf_lowprec.training import FullGradientSnapshot
-from tf_lowprec.training import VarianceReduced
-from tf_lowprec.training import full_gradient
+from tf_lowprec.optimizers import HALP, SVRG
+from tf_lowprec.training import FullGradientSnapshot, VarianceReduced, full_gradient
 
 
 def _data(n=30, d=4, units=1, batch_size=8, dtype="float32"):

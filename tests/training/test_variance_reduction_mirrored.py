@@ -71,10 +71,8 @@ def _main():
     sys.path.insert(0, ROOT)
     from tests.reference import svrg_problems as problems
     from tests.reference.svrg_numpy import full_gradient as numpy_full_gradient
-    from tf_lowprec.optimizers import HALP
-    from tf_lowprec.optimizers import SVRG
-    from tf_lowprec.training import VarianceReduced
-    from tf_lowprec.training import full_gradient
+    from tf_lowprec.optimizers import HALP, SVRG
+    from tf_lowprec.training import VarianceReduced, full_gradient
 
     x, y = problems.least_squares(n=32, d=4, units=2)
     x, y = x.astype("float32"), y.astype("float32")

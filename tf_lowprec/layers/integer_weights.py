@@ -20,12 +20,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lowprec.formats import IntegerAffine
-from tf_lowprec.formats import deserialize_format
-from tf_lowprec.formats import serialize_format
+from tf_lowprec.formats import IntegerAffine, deserialize_format, serialize_format
 from tf_lowprec.ops import affine_codes
-from tf_lowprec.ops.packing import pack_int4
-from tf_lowprec.ops.packing import unpack_int4
+from tf_lowprec.ops.packing import pack_int4, unpack_int4
 
 
 def check_storage_format(fmt):
@@ -142,7 +139,8 @@ class IntegerConv2D(IntegerKernel, keras.layers.Conv2D):
     """`keras.layers.Conv2D` with an integer (int8 or packed int4) kernel.
 
     Args:
-        filters, kernel_size: as `keras.layers.Conv2D`.
+        filters: as `keras.layers.Conv2D`.
+        kernel_size: as `keras.layers.Conv2D`.
         weight_format: an `IntegerAffine` format with `bits <= 8`, e.g.
             `IntegerAffine(4, per_channel_axis=-1)` (kernels are
             `(h, w, in, out)`).

@@ -2,9 +2,11 @@
 
 import keras
 
-from tf_lowprec.layers.quantization_options import QuantizationOptions
-from tf_lowprec.layers.quantization_options import format_alias
-from tf_lowprec.layers.quantization_options import pop_format_aliases
+from tf_lowprec.layers.quantization_options import (
+    QuantizationOptions,
+    format_alias,
+    pop_format_aliases,
+)
 
 _POINTS = ("forward", "backward")
 
@@ -37,9 +39,9 @@ class Quantize(QuantizationOptions, keras.layers.Layer):
         seed: int or `None`, seeds the layer's `keras.random.SeedGenerator`
             (a new draw every call; its state is saved with the layer).
             Defaults to `None`.
-        forward_format, backward_format: deprecated aliases of the
-            quantizer arguments (a format, rounded as above).
-        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...),
+            and the deprecated aliases `forward_format` / `backward_format`
+            of the quantizer arguments (a format, rounded as above).
 
     Example:
 

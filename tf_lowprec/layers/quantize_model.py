@@ -2,8 +2,7 @@
 
 import warnings
 
-from tf_lowprec.formats import QUANTIZE_FORMATS
-from tf_lowprec.formats import deserialize_format
+from tf_lowprec.formats import QUANTIZE_FORMATS, deserialize_format
 from tf_lowprec.layers.int8.scheme import quantize_model_int8
 from tf_lowprec.layers.quantized_conv2d import QuantizedConv2D
 from tf_lowprec.layers.quantized_dense import QuantizedDense

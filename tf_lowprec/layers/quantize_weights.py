@@ -7,9 +7,7 @@ import keras
 import numpy as np
 
 from tf_lowprec import validation
-from tf_lowprec.layers.integer_weights import IntegerConv2D
-from tf_lowprec.layers.integer_weights import IntegerDense
-from tf_lowprec.layers.integer_weights import check_storage_format
+from tf_lowprec.layers.integer_weights import IntegerConv2D, IntegerDense, check_storage_format
 from tf_lowprec.models import rewrite
 
 _INTEGER_VERSIONS = {"Dense": IntegerDense, "Conv2D": IntegerConv2D}

@@ -2,9 +2,11 @@
 
 import keras
 
-from tf_lowprec.layers.quantized_dense import QUANTIZATION_ARGS_DOC
-from tf_lowprec.layers.quantized_dense import QuantizedKernelLayer
-from tf_lowprec.layers.quantized_dense import quantized_forward
+from tf_lowprec.layers.quantized_dense import (
+    QUANTIZATION_ARGS_DOC,
+    QuantizedKernelLayer,
+    quantized_forward,
+)
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")

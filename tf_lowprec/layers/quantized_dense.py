@@ -2,9 +2,11 @@
 
 import keras
 
-from tf_lowprec.layers.quantization_options import QuantizationOptions
-from tf_lowprec.layers.quantization_options import format_alias
-from tf_lowprec.layers.quantization_options import pop_format_aliases
+from tf_lowprec.layers.quantization_options import (
+    QuantizationOptions,
+    format_alias,
+    pop_format_aliases,
+)
 
 QUANTIZATION_ARGS_DOC = """
     Quantization points (each a `tf_lowprec.quantizers.Quantizer` or `None`):

@@ -37,8 +37,7 @@ Non-finite entries are excluded from `M` and returned unchanged.
 
 import tensorflow as tf
 
-from tf_lowprec.ops import ranges
-from tf_lowprec.ops import rounding
+from tf_lowprec.ops import ranges, rounding
 
 
 def _pow2(exponent):

@@ -30,8 +30,7 @@ import tensorflow as tf
 from tf_lowprec import formats
 from tf_lowprec.ops import ranges
 from tf_lowprec.ops.kernel_runner import as_float_tensor
-from tf_lowprec.ops.rounding import check_rounding
-from tf_lowprec.ops.rounding import round_to_integer
+from tf_lowprec.ops.rounding import check_rounding, round_to_integer
 
 
 def _reduction_axes(x, axis):

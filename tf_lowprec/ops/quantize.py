@@ -51,17 +51,18 @@ import tensorflow as tf
 
 from tf_lowprec import formats
 from tf_lowprec.formats import check_format  # noqa: F401 (public here too)
-from tf_lowprec.ops.kernel_runner import as_float_tensor
-from tf_lowprec.ops.kernel_runner import compiled
-from tf_lowprec.ops.kernel_runner import seed_tensor
-from tf_lowprec.ops.kernel_runner import shape_key
-from tf_lowprec.ops.kernel_runner import straight_through
-from tf_lowprec.ops.rounding import ROUNDING_MODES
-from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.ops.block_floating_point import quantize_block_floating_point
 from tf_lowprec.ops.fixed_point import quantize_fixed_point
 from tf_lowprec.ops.floating_point import quantize_floating_point
 from tf_lowprec.ops.integer_affine import quantize_integer_affine
+from tf_lowprec.ops.kernel_runner import (
+    as_float_tensor,
+    compiled,
+    seed_tensor,
+    shape_key,
+    straight_through,
+)
+from tf_lowprec.ops.rounding import ROUNDING_MODES, check_rounding
 
 __all__ = ["quantize", "quantize_gradient", "ROUNDING_MODES"]
 

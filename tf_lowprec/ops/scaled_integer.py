@@ -24,13 +24,14 @@ import numbers
 
 import tensorflow as tf
 
-from tf_lowprec.ops.kernel_runner import as_float_tensor
-from tf_lowprec.ops.kernel_runner import compiled
-from tf_lowprec.ops.kernel_runner import seed_tensor
-from tf_lowprec.ops.kernel_runner import shape_key
-from tf_lowprec.ops.kernel_runner import straight_through
-from tf_lowprec.ops.rounding import check_rounding
-from tf_lowprec.ops.rounding import round_to_integer
+from tf_lowprec.ops.kernel_runner import (
+    as_float_tensor,
+    compiled,
+    seed_tensor,
+    shape_key,
+    straight_through,
+)
+from tf_lowprec.ops.rounding import check_rounding, round_to_integer
 
 __all__ = ["quantize_scaled", "scaled_integer_codes"]
 

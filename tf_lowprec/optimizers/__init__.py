@@ -9,16 +9,13 @@ there with a `DeprecationWarning` (kept for one release).
 
 import warnings
 
-from tf_lowprec.optimizers.adam8bit import Adam8bit
-from tf_lowprec.optimizers.adam8bit import AdamW8bit
+from tf_lowprec.optimizers.adam8bit import Adam8bit, AdamW8bit
 from tf_lowprec.optimizers.grda import GRDA
 from tf_lowprec.optimizers.halp import HALP
 from tf_lowprec.optimizers.low_precision import LowPrecision
 from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
 from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
-from tf_lowprec.optimizers.registry import available
-from tf_lowprec.optimizers.registry import get
-from tf_lowprec.optimizers.registry import register
+from tf_lowprec.optimizers.registry import available, get, register
 from tf_lowprec.optimizers.sgd8bit import SGD8bit
 from tf_lowprec.optimizers.stochastic_rounding import StochasticRounding
 from tf_lowprec.optimizers.svrg import SVRG

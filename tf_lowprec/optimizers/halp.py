@@ -11,9 +11,8 @@ from tf_lowprec import validation
 from tf_lowprec.formats import ScaledInteger
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.ops.scaled_integer import scaled_integer_codes
-from tf_lowprec.quantizers import Quantizer
-from tf_lowprec.quantizers import as_quantizer
 from tf_lowprec.optimizers.svrg import SVRG
+from tf_lowprec.quantizers import Quantizer, as_quantizer
 
 _DECAY_ON = ("weights", "offset")
 

@@ -6,17 +6,12 @@ import warnings
 import keras
 import tensorflow as tf
 
-from tf_lowprec import validation
-from tf_lowprec import formats
-from tf_lowprec import quantizers
+from tf_lowprec import formats, quantizers, validation
 from tf_lowprec.formats import deserialize_format
 from tf_lowprec.ops.rounding import check_rounding
-from tf_lowprec.quantizers import Quantizer
-from tf_lowprec.quantizers import stream_seed
-from tf_lowprec.optimizers.inner_optimizer import Untracked
-from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
-from tf_lowprec.optimizers.inner_optimizer import slot_prefix
+from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer, slot_prefix
 from tf_lowprec.optimizers.slots import add_copy_slots
+from tf_lowprec.quantizers import Quantizer, stream_seed
 
 # Random streams per variable (`stream` of `tf_lowprec.quantizers.stream_seed`).
 GRADIENT_STREAM = 0

@@ -21,14 +21,13 @@ import inspect
 
 import keras
 
+from tf_lowprec.optimizers.adam8bit import Adam8bit, AdamW8bit
 from tf_lowprec.optimizers.grda import GRDA
 from tf_lowprec.optimizers.halp import HALP
 from tf_lowprec.optimizers.proximal_adagrad import ProximalAdagrad
 from tf_lowprec.optimizers.proximal_sgd import ProximalSGD
-from tf_lowprec.optimizers.svrg import SVRG
-from tf_lowprec.optimizers.adam8bit import Adam8bit
-from tf_lowprec.optimizers.adam8bit import AdamW8bit
 from tf_lowprec.optimizers.sgd8bit import SGD8bit
+from tf_lowprec.optimizers.svrg import SVRG
 
 _REGISTRY = {}
 

@@ -17,8 +17,7 @@ References:
 import keras
 import tensorflow as tf
 
-from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
-from tf_lowprec.optimizers.inner_optimizer import WrapperOptimizer
+from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer, slot_prefix
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")

@@ -1,27 +1,13 @@
 """Sparsity measurement and pruning."""
 
-from tf_lowprec.pruning.sparsity import LayerSparsity
-from tf_lowprec.pruning.sparsity import SparsityLogger
-from tf_lowprec.pruning.sparsity import SparsityReport
-from tf_lowprec.pruning.sparsity import sparsity
-from tf_lowprec.pruning.schedules import ConstantSparsity
-from tf_lowprec.pruning.schedules import PolynomialDecay
-from tf_lowprec.pruning.schedules import PruningSchedule
-from tf_lowprec.pruning.masking import keep_count
-from tf_lowprec.pruning.masking import magnitude_mask
-from tf_lowprec.pruning.masking import unit_mask
-from tf_lowprec.pruning.wrapper import PruningWrapper
-from tf_lowprec.pruning.magnitude import PruneLowMagnitude
-from tf_lowprec.pruning.magnitude import prune_low_magnitude
-from tf_lowprec.pruning.filters import PruneFilters
-from tf_lowprec.pruning.filters import prune_filters
-from tf_lowprec.pruning.callbacks import UpdatePruningStep
-from tf_lowprec.pruning.callbacks import update_masks
+from tf_lowprec.pruning.callbacks import UpdatePruningStep, update_masks
+from tf_lowprec.pruning.export import ExportSizes, export_sizes, gzipped_size
+from tf_lowprec.pruning.filter_removal import FilterRemoval, remove_pruned_filters
+from tf_lowprec.pruning.filters import PruneFilters, prune_filters
+from tf_lowprec.pruning.flops import FlopsReport, count_flops
+from tf_lowprec.pruning.magnitude import PruneLowMagnitude, prune_low_magnitude
+from tf_lowprec.pruning.masking import keep_count, magnitude_mask, unit_mask
+from tf_lowprec.pruning.schedules import ConstantSparsity, PolynomialDecay, PruningSchedule
+from tf_lowprec.pruning.sparsity import LayerSparsity, SparsityLogger, SparsityReport, sparsity
 from tf_lowprec.pruning.strip import strip_pruning
-from tf_lowprec.pruning.flops import FlopsReport
-from tf_lowprec.pruning.flops import count_flops
-from tf_lowprec.pruning.filter_removal import FilterRemoval
-from tf_lowprec.pruning.filter_removal import remove_pruned_filters
-from tf_lowprec.pruning.export import ExportSizes
-from tf_lowprec.pruning.export import export_sizes
-from tf_lowprec.pruning.export import gzipped_size
+from tf_lowprec.pruning.wrapper import PruningWrapper

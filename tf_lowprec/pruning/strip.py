@@ -1,6 +1,5 @@
 """`strip_pruning`: a plain Keras model with the pruning masks baked in."""
 
-import keras
 
 from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper

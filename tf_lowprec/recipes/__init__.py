@@ -1,7 +1,4 @@
 """One-call training setups built from the lower floors (SWALP)."""
 
 from tf_lowprec.recipes.activation_quantization import quantize_activations
-from tf_lowprec.recipes.swalp_training import SWALPSetup
-from tf_lowprec.recipes.swalp_training import low_precision_sgd
-from tf_lowprec.recipes.swalp_training import swalp
-from tf_lowprec.recipes.swalp_training import swalp_formats
+from tf_lowprec.recipes.swalp_training import SWALPSetup, low_precision_sgd, swalp, swalp_formats

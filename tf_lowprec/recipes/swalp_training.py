@@ -42,10 +42,10 @@ import keras
 from tf_lowprec import validation
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.optimizers.low_precision import LowPrecision
-from tf_lowprec.recipes.activation_quantization import quantize_activations
-from tf_lowprec.training.lr_schedules import PaperPiecewise
 from tf_lowprec.optimizers.swa import SWA
 from tf_lowprec.quantizers import Quantizer
+from tf_lowprec.recipes.activation_quantization import quantize_activations
+from tf_lowprec.training.lr_schedules import PaperPiecewise
 from tf_lowprec.training.swa import StochasticWeightAveraging
 
 

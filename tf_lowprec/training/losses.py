@@ -42,8 +42,7 @@ import keras
 from keras import ops
 
 from tf_lowprec import validation
-from tf_lowprec.optimizers.registry import check_keywords
-from tf_lowprec.optimizers.registry import lookup_key
+from tf_lowprec.optimizers.registry import check_keywords, lookup_key
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")

@@ -48,8 +48,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lowprec import validation
-from tf_lowprec.optimizers.swa import SWA  # noqa: F401 (also public here)
-from tf_lowprec.optimizers.swa import find_swa_optimizer
+from tf_lowprec.optimizers.swa import (
+    SWA,  # noqa: F401 (also public here)
+    find_swa_optimizer,
+)
 
 
 def _batchnorm_layers(model):

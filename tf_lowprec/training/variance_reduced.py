@@ -9,9 +9,11 @@ import tensorflow as tf
 
 from tf_lowprec.optimizers import registry
 from tf_lowprec.optimizers.svrg import SVRG
-from tf_lowprec.training.full_gradient import FullGradient
-from tf_lowprec.training.full_gradient import FullGradientSnapshot
-from tf_lowprec.training.full_gradient import check_finite_dataset
+from tf_lowprec.training.full_gradient import (
+    FullGradient,
+    FullGradientSnapshot,
+    check_finite_dataset,
+)
 
 _NO_SNAPSHOT = (
     "No full-gradient snapshot yet: VarianceReduced.fit adds the "
