@@ -30,7 +30,9 @@ def _data():
 
 def _model(dense=keras.layers.Dense):
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((6,)), dense(8, name="hidden"), keras.layers.Dense(3, name="out")])
+    return keras.Sequential(
+        [keras.Input((6,)), dense(8, name="hidden"), keras.layers.Dense(3, name="out")], name="net"
+    )
 
 
 def test_grda_run_writes_per_layer_sparsity_threshold_and_histograms(tmp_path):
@@ -41,8 +43,8 @@ def test_grda_run_writes_per_layer_sparsity_threshold_and_histograms(tmp_path):
               callbacks=[TensorBoardDiagnostics(tmp_path)])
     events = _events(tmp_path)
     # Two epochs of 4 steps each: written at iterations 4 and 8.
-    assert [step for step, _ in events["sparsity/sequential/hidden"]] == [4, 8]
-    final_hidden = float(events["sparsity/sequential/hidden"][-1][1])
+    assert [step for step, _ in events["sparsity/net/hidden"]] == [4, 8]
+    final_hidden = float(events["sparsity/net/hidden"][-1][1])
     kernel, bias = model.get_layer("hidden").get_weights()
     assert final_hidden == pytest.approx(
         (np.sum(kernel == 0) + np.sum(bias == 0)) / (kernel.size + bias.size)
@@ -52,7 +54,7 @@ def test_grda_run_writes_per_layer_sparsity_threshold_and_histograms(tmp_path):
         float(model.optimizer.threshold.numpy())
     )
     assert "sparsity/global" in events
-    histogram = events["weights/sequential/hidden/kernel"][-1][1]
+    histogram = events["weights/net/hidden/kernel"][-1][1]
     assert histogram[:, 2].sum() == kernel.size  # bucket counts cover every weight
 
 
