@@ -110,3 +110,22 @@ def test_cifar10_from_generated_archive(tmp_path):
                     data_dir=str(data_dir), out=str(tmp_path / "out"),
                     model_kwargs={"filters": [4], "dense_units": 8}, progress=False)
     assert len(rows) == 1 and 0.0 <= rows[0]["test_accuracy"] <= 1.0
+
+
+def test_tensorboard_writes_one_run_per_configuration(mnist_dir, tmp_path):
+    import tensorflow as tf
+
+    from tf_lowprec.experiments.sweep import tensorboard_run_dir
+
+    _tiny(mnist_dir, tmp_path / "tb", optimizers=["grda"], learning_rates=[0.1, 0.1234567],
+          epochs=1, tensorboard=True)
+    root = tmp_path / "tb" / "tensorboard"
+    expected = {tensorboard_run_dir("grda", lr, "sparse_softmax_cross_entropy", 0)
+                for lr in (0.1, 0.1234567)}
+    assert {p.name for p in root.iterdir()} == expected
+    for run in expected:
+        tags = set()
+        for path in tf.io.gfile.glob(str(root / run / "*" / "events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(path):
+                tags.update(value.tag for value in event.summary.value)
+        assert {"epoch_loss", "sparsity/global", "grda/threshold"} <= tags, (run, tags)

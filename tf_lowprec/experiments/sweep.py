@@ -53,6 +53,7 @@ from tf_lowprec.optimizers import registry
 from tf_lowprec.optimizers.svrg import SVRG
 from tf_lowprec.training.losses import get_loss
 from tf_lowprec.training.step_losses import StepLossRecorder
+from tf_lowprec.training.tensorboard_diagnostics import TensorBoardDiagnostics
 
 CLASSIC_OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop", "adagrad", "adadelta", "ftrl",
                       "proximal_sgd", "proximal_adagrad", "grda")
@@ -70,6 +71,11 @@ class ResumeRefusedError(ValueError):
 def run_name(optimizer, learning_rate, loss, seed):
     """The run's key in `results.csv`: exact values, so distinct runs never share one."""
     return f"{optimizer} lr={float(learning_rate)!r} loss={loss} seed={seed}"
+
+
+def tensorboard_run_dir(optimizer, learning_rate, loss, seed):
+    """The run's TensorBoard folder under `<out>/tensorboard/` (exact learning rate)."""
+    return f"{optimizer}_lr={float(learning_rate)!r}_{loss}_seed={seed}"
 
 
 def _check_resume(out, settings):
@@ -106,12 +112,20 @@ def _make_run(settings, optimizer, learning_rate, loss, seed, verbose):
             return data.load(settings["dataset"], "test", 1000, data_dir=settings["data_dir"])
 
         recorder = StepLossRecorder(settings["log_every"])
+        callbacks = [recorder, keras.callbacks.TerminateOnNaN()]
+        if settings.get("tensorboard"):
+            # One TensorBoard run per configuration: losses and metrics
+            # (Keras) plus sparsity, thresholds, ... (TensorBoardDiagnostics).
+            log_dir = os.path.join(settings["out"], "tensorboard",
+                                   tensorboard_run_dir(optimizer, learning_rate, loss, seed))
+            callbacks += [keras.callbacks.TensorBoard(log_dir),
+                          TensorBoardDiagnostics(log_dir, histograms=False)]
         _, rows = train_and_evaluate(
             lambda: models.get(settings["model"], input_shape=meta.input_shape,
                                num_classes=meta.num_classes, **settings["model_kwargs"]),
             registry.get(optimizer, learning_rate=learning_rate),
             train, test, settings["epochs"], loss=get_loss(loss), seed=seed,
-            callbacks=[recorder, keras.callbacks.TerminateOnNaN()], verbose=verbose,
+            callbacks=callbacks, verbose=verbose,
         )
         for row, blocks in zip(rows, recorder.block_losses):
             row["train_loss_blocks"] = " ".join(f"{b:.6g}" for b in blocks)
@@ -196,7 +210,7 @@ def _check_model(model, model_kwargs, meta):
 
 def plan(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cross_entropy",),
          epochs=1, seeds=(0,), batch_size=128, limit=None, data_dir=None, out="sweep_out",
-         model_kwargs=None, log_every=10):
+         model_kwargs=None, log_every=10, tensorboard=False):
     """Checks every argument of `sweep` and returns its settings; writes nothing.
 
     Everything that could stop the sweep later is checked here, before any
@@ -239,7 +253,8 @@ def plan(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cro
             "limit": limit, "log_every": log_every,
             "data_dir": None if data_dir is None else os.path.abspath(data_dir),
             "data_location": location, "optimizers": list(optimizers),
-            "learning_rates": learning_rates, "losses": list(losses), "seeds": seeds, "out": out}
+            "learning_rates": learning_rates, "losses": list(losses), "seeds": seeds, "out": out,
+            "tensorboard": validation.boolean(tensorboard, "tensorboard")}
 
 
 def run(settings, verbose=0, progress=True):
@@ -269,7 +284,7 @@ def run(settings, verbose=0, progress=True):
 
 def sweep(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cross_entropy",),
           epochs=1, seeds=(0,), batch_size=128, limit=None, data_dir=None, out="sweep_out",
-          model_kwargs=None, log_every=10, verbose=0, progress=True):
+          model_kwargs=None, log_every=10, verbose=0, progress=True, tensorboard=False):
     """Runs the grid (see the module docstring); returns `(rows, summary)`.
 
     `plan` checks every argument first (nothing is trained or written when
@@ -293,13 +308,17 @@ def sweep(dataset, model, optimizers, learning_rates, losses=("sparse_softmax_cr
         log_every: Block length, in steps, of the recorded training loss.
         verbose: `fit` verbosity per run.
         progress: Show the progress bar over runs.
+        tensorboard: Also write one TensorBoard run per configuration under
+            `<out>/tensorboard/` (Keras's `TensorBoard` plus
+            `TensorBoardDiagnostics`: sparsity, GRDA threshold, ...).
+            `tensorboard --logdir <out>/tensorboard` compares them.
 
     Raises:
         ValueError: a bad argument, or `out` holds a sweep with other settings.
         DirectoryLockedError: another sweep is writing to `out`.
     """
     settings = plan(dataset, model, optimizers, learning_rates, losses, epochs, seeds,
-                    batch_size, limit, data_dir, out, model_kwargs, log_every)
+                    batch_size, limit, data_dir, out, model_kwargs, log_every, tensorboard)
     return run(settings, verbose, progress)
 
 
@@ -342,6 +361,8 @@ def build_parser():
     parser.add_argument("--out", default="sweep_out",
                         help="output directory; locked while the sweep runs")
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="write one TensorBoard run per configuration to <out>/tensorboard/")
     return parser
 
 
@@ -357,7 +378,8 @@ def main(argv=None):
     try:
         settings = plan(args.dataset, args.model, args.optimizers, args.learning_rates,
                         args.losses, args.epochs, range(args.seeds), args.batch_size,
-                        args.limit, args.data_dir, args.out, args.model_kwargs, args.log_every)
+                        args.limit, args.data_dir, args.out, args.model_kwargs, args.log_every,
+                        args.tensorboard)
     except (ValueError, FileNotFoundError) as error:
         parser.error(_one_line(error))
     try:
