@@ -24,7 +24,10 @@ References:
     Low-Precision Training", ICML 2019 (github.com/stevenygd/SWALP).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any, Self, TypeAlias
 
 import keras
 
@@ -32,6 +35,7 @@ from tf_lowprec import validation
 
 __all__ = [
     "NumberFormat",
+    "FormatLike",
     "FixedPoint",
     "BlockFloatingPoint",
     "FloatingPoint",
@@ -47,15 +51,15 @@ __all__ = [
 class NumberFormat:
     """Base class of the formats: config round trip, equality, hashing."""
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Returns the constructor arguments as a flat, JSON-friendly dict."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
 
-    def _set(self, name, value):
+    def _set(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
 
 
@@ -91,24 +95,24 @@ class FixedPoint(NumberFormat):
     word_length: int
     fractional_length: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         wl = validation.integer(self.word_length, "word_length", 2, 24)
         fl = validation.integer(self.fractional_length, "fractional_length", wl - 128, 126)
         self._set("word_length", wl)
         self._set("fractional_length", fl)
 
     @property
-    def ulp(self):
+    def ulp(self) -> float:
         """Grid spacing `2^-fractional_length`."""
         return 2.0 ** -self.fractional_length
 
     @property
-    def min_value(self):
+    def min_value(self) -> float:
         """Most negative representable value, `-2^(wl - fl - 1)`."""
         return -(2.0 ** (self.word_length - self.fractional_length - 1))
 
     @property
-    def max_value(self):
+    def max_value(self) -> float:
         """Largest representable value, `2^(wl - fl - 1) - 2^-fl`."""
         return -self.min_value - self.ulp
 
@@ -161,7 +165,7 @@ class BlockFloatingPoint(NumberFormat):
     axis: int | None = 0
     small_block_rank: int = 1
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._set(
             "word_length", validation.integer(self.word_length, "word_length", 2, 24)
         )
@@ -173,16 +177,16 @@ class BlockFloatingPoint(NumberFormat):
         )
 
     @property
-    def min_exponent(self):
+    def min_exponent(self) -> int:
         """Smallest shared exponent `E` (keeps the ulp a normal float32)."""
         return self.word_length - 128
 
     @property
-    def max_exponent(self):
+    def max_exponent(self) -> int:
         """Largest shared exponent `E` (keeps `2^(wl-2-E)` a normal float32)."""
         return 126
 
-    def reduction_axes(self, rank):
+    def reduction_axes(self, rank: int) -> list[int] | None:
         """Dimensions that the block maximum runs over, for a rank-`rank` tensor.
 
         Returns `None` for "all dimensions" (a single block).
@@ -231,7 +235,7 @@ class FloatingPoint(NumberFormat):
     exponent_bits: int
     mantissa_bits: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._set(
             "exponent_bits",
             validation.integer(self.exponent_bits, "exponent_bits", 2, 8),
@@ -242,19 +246,19 @@ class FloatingPoint(NumberFormat):
         )
 
     @property
-    def bias(self):
+    def bias(self) -> int:
         return 2 ** (self.exponent_bits - 1) - 1
 
     @property
-    def max_value(self):
+    def max_value(self) -> float:
         return (2.0 - 2.0 ** -self.mantissa_bits) * 2.0**self.bias
 
     @property
-    def min_normal(self):
+    def min_normal(self) -> float:
         return 2.0 ** (1 - self.bias)
 
     @property
-    def min_subnormal(self):
+    def min_subnormal(self) -> float:
         return 2.0 ** (1 - self.bias - self.mantissa_bits)
 
 
@@ -294,7 +298,7 @@ class IntegerAffine(NumberFormat):
     symmetric: bool = True
     per_channel_axis: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._set("bits", validation.integer(self.bits, "bits", 2, 16))
         self._set("symmetric", validation.boolean(self.symmetric, "symmetric"))
         if self.per_channel_axis is not None:
@@ -304,12 +308,12 @@ class IntegerAffine(NumberFormat):
             )
 
     @property
-    def code_min(self):
+    def code_min(self) -> int:
         """Smallest integer code."""
         return -(2 ** (self.bits - 1)) + (1 if self.symmetric else 0)
 
     @property
-    def code_max(self):
+    def code_max(self) -> int:
         """Largest integer code."""
         return 2 ** (self.bits - 1) - 1
 
@@ -333,26 +337,33 @@ class ScaledInteger(NumberFormat):
 
     bits: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self._set("bits", validation.integer(self.bits, "bits", 2, 32))
 
     @property
-    def code_min(self):
+    def code_min(self) -> int:
         """Smallest integer code, `-2^(bits-1)`."""
         return -(2 ** (self.bits - 1))
 
     @property
-    def code_max(self):
+    def code_max(self) -> int:
         """Largest integer code, `2^(bits-1) - 1`."""
         return 2 ** (self.bits - 1) - 1
 
 
 # Formats with a fixed grid, which `tf_lowprec.ops.quantize(x, fmt)` takes
 # (a `ScaledInteger` also needs its scale).
-QUANTIZE_FORMATS = (FixedPoint, BlockFloatingPoint, FloatingPoint, IntegerAffine)
+QUANTIZE_FORMATS: tuple[type[NumberFormat], ...] = (
+    FixedPoint, BlockFloatingPoint, FloatingPoint, IntegerAffine
+)
+
+FormatLike: TypeAlias = NumberFormat | dict[str, Any]
+"""What an argument that takes a format accepts: a format or its serialized dict."""
 
 
-def check_format(fmt, name="fmt", allowed=QUANTIZE_FORMATS):
+def check_format(
+    fmt: object, name: str = "fmt", allowed: tuple[type[NumberFormat], ...] = QUANTIZE_FORMATS
+) -> None:
     """Raises `ValueError` unless `fmt` is one of the `allowed` format types."""
     if type(fmt) not in allowed:
         names = [cls.__name__ for cls in allowed]
@@ -362,12 +373,16 @@ def check_format(fmt, name="fmt", allowed=QUANTIZE_FORMATS):
         )
 
 
-def serialize_format(fmt):
+def serialize_format(fmt: NumberFormat | None) -> dict[str, Any] | None:
     """The Keras-serialized dict of a format, or `None` for `None`."""
     return None if fmt is None else keras.saving.serialize_keras_object(fmt)
 
 
-def deserialize_format(value, name="fmt", allowed=QUANTIZE_FORMATS):
+def deserialize_format(
+    value: FormatLike | None,
+    name: str = "fmt",
+    allowed: tuple[type[NumberFormat], ...] = QUANTIZE_FORMATS,
+) -> NumberFormat | None:
     """A format from a format object, its serialized dict, or `None`.
 
     Raises:

@@ -40,6 +40,10 @@ References:
     object).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
+
 import keras
 import tensorflow as tf
 
@@ -48,14 +52,19 @@ from tf_lowprec.ops import rounding as rounding_lib
 from tf_lowprec.ops.quantize import quantize, quantize_gradient
 from tf_lowprec.ops.scaled_integer import quantize_scaled
 
-__all__ = ["Quantizer", "as_quantizer", "stream_seed", "STREAMS_PER_INDEX"]
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
+
+__all__ = ["Quantizer", "QuantizerLike", "as_quantizer", "stream_seed", "STREAMS_PER_INDEX"]
 
 STREAMS_PER_INDEX = 64
 
 _ALL_FORMATS = formats.QUANTIZE_FORMATS + (formats.ScaledInteger,)
 
 
-def stream_seed(seed, step, index=0, stream=0):
+def stream_seed(
+    seed: int | TensorLike, step: int | TensorLike, index: int = 0, stream: int = 0
+) -> tf.Tensor:
     """The `uint32[2]` seed of one draw: `fold_in([seed, step], index * 64 + stream)`.
 
     Args:
@@ -111,7 +120,12 @@ class Quantizer:
 
     __slots__ = ("_format", "_rounding", "_seed")
 
-    def __init__(self, format, rounding="nearest", seed=None):  # noqa: A002
+    def __init__(
+        self,
+        format: formats.FormatLike,  # noqa: A002
+        rounding: str = "nearest",
+        seed: int | None = None,
+    ) -> None:
         self._format = formats.deserialize_format(format, "format", _ALL_FORMATS)
         if self._format is None:
             raise ValueError("`format` of a Quantizer must be a number format. Received: format=None")
@@ -120,23 +134,29 @@ class Quantizer:
         self._seed = validation.seed(seed)
 
     @property
-    def format(self):
+    def format(self) -> formats.NumberFormat:
         return self._format
 
     @property
-    def rounding(self):
+    def rounding(self) -> str:
         return self._rounding
 
     @property
-    def seed(self):
+    def seed(self) -> int | None:
         return self._seed
 
     @property
-    def stochastic(self):
+    def stochastic(self) -> bool:
         """Whether this quantizer draws random numbers."""
         return self._rounding == "stochastic"
 
-    def draw_seed(self, step=None, index=0, stream=0, seed=None):
+    def draw_seed(
+        self,
+        step: int | TensorLike | None = None,
+        index: int = 0,
+        stream: int = 0,
+        seed: int | TensorLike | None = None,
+    ) -> int | tf.Tensor | None:
         """The seed handed to the kernel (`None` for nearest rounding).
 
         `seed` is used when the quantizer has none of its own. Without
@@ -155,7 +175,16 @@ class Quantizer:
             )
         return stream_seed(base, step, index, stream)
 
-    def __call__(self, x, *, step=None, index=0, stream=0, seed=None, scale=None):
+    def __call__(
+        self,
+        x: TensorLike,
+        *,
+        step: int | TensorLike | None = None,
+        index: int = 0,
+        stream: int = 0,
+        seed: int | TensorLike | None = None,
+        scale: float | TensorLike | None = None,
+    ) -> tf.Tensor:
         """Quantizes `x` (straight-through gradient).
 
         Args:
@@ -179,7 +208,15 @@ class Quantizer:
             )
         return quantize(x, self._format, self._rounding, drawn)
 
-    def gradient(self, x, *, step=None, index=0, stream=0, seed=None):
+    def gradient(
+        self,
+        x: TensorLike,
+        *,
+        step: int | TensorLike | None = None,
+        index: int = 0,
+        stream: int = 0,
+        seed: int | TensorLike | None = None,
+    ) -> tf.Tensor:
         """Identity forward, quantizes the incoming gradient of `x`."""
         self._check_fixed_grid()
         drawn = self.draw_seed(step, index, stream, seed)
@@ -216,7 +253,7 @@ class Quantizer:
         seed = "" if self._seed is None else f", seed={self._seed}"
         return f"Quantizer({self._format!r}, {self._rounding!r}{seed})"
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "format": formats.serialize_format(self._format),
             "rounding": self._rounding,
@@ -224,11 +261,21 @@ class Quantizer:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
 
 
-def as_quantizer(value, name, default_rounding="nearest", allowed=_ALL_FORMATS):
+QuantizerLike: TypeAlias = Quantizer | formats.FormatLike
+"""What an argument that takes a quantizer accepts (besides `None`): a
+`Quantizer`, a bare format, or the serialized dict of either (`as_quantizer`)."""
+
+
+def as_quantizer(
+    value: QuantizerLike | None,
+    name: str,
+    default_rounding: str = "nearest",
+    allowed: tuple[type[formats.NumberFormat], ...] = _ALL_FORMATS,
+) -> Quantizer | None:
     """A `Quantizer` from what an API argument received, or `None`.
 
     Accepts a `Quantizer`, a bare format (becomes `Quantizer(value,

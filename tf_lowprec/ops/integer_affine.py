@@ -25,12 +25,19 @@ This is the scheme of TFLite / Keras post-training weight quantization
 activations (asymmetric).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import tensorflow as tf
 
 from tf_lowprec import formats
 from tf_lowprec.ops import ranges
 from tf_lowprec.ops.kernel_runner import as_float_tensor
-from tf_lowprec.ops.rounding import check_rounding, round_to_integer
+from tf_lowprec.ops.rounding import SeedLike, check_rounding, round_to_integer
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 
 def _reduction_axes(x, axis):
@@ -111,7 +118,7 @@ def _check(x, fmt):
     return tf.cast(as_float_tensor(x), tf.float32)
 
 
-def affine_parameters(x, fmt):
+def affine_parameters(x: TensorLike, fmt: formats.IntegerAffine) -> tuple[tf.Tensor, tf.Tensor]:
     """Scale and zero point of `x` for the `IntegerAffine` format `fmt`.
 
     Returns:
@@ -123,7 +130,9 @@ def affine_parameters(x, fmt):
     return scale, tf.cast(zero_point, tf.int32)
 
 
-def affine_codes(x, fmt, rounding="nearest", seed=None):
+def affine_codes(
+    x: TensorLike, fmt: formats.IntegerAffine, rounding: str = "nearest", seed: SeedLike = None
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Integer codes of `x` in the `IntegerAffine` format `fmt`.
 
     `x ~= scale * (codes - zero_point)`, with codes in

@@ -9,11 +9,18 @@ outside the compiled function (`straight_through`). See
 `tf_lowprec.ops.quantize` for the conventions and the speed notes.
 """
 
+from __future__ import annotations
+
 import functools
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 from tf_lowprec.ops import rounding as rounding_lib
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 __all__ = [
     "as_float_tensor",
@@ -26,7 +33,7 @@ __all__ = [
 _COMPILED = {}
 
 
-def compiled(key, body):
+def compiled(key: Hashable, body: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
     """A cached `tf.function(jit_compile=True)` running `body` in float32.
 
     `body(x32, seed, *tensors)` gets `x` cast to float32; its result is cast
@@ -48,7 +55,7 @@ def compiled(key, body):
     return fn
 
 
-def shape_key(x):
+def shape_key(x: tf.Tensor) -> tuple[Any, ...]:
     """The static shape of `x` if fully known, else its rank.
 
     One compiled function per static shape keeps every trace fully shaped
@@ -99,7 +106,7 @@ def saturating_cast(x, dtype):
     return tf.cast(x, dtype)
 
 
-def as_float_tensor(x, name="x"):
+def as_float_tensor(x: TensorLike, name: str = "x") -> tf.Tensor:
     """`x` as a floating-point tensor, or `ValueError`."""
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
@@ -110,14 +117,16 @@ def as_float_tensor(x, name="x"):
     return x
 
 
-def seed_tensor(rounding, seed):
+def seed_tensor(rounding: str, seed: rounding_lib.SeedLike) -> tf.Tensor:
     """The `uint32[2]` seed for `rounding` (a constant for "nearest")."""
     if rounding == "stochastic":
         return rounding_lib.canonical_seed(seed)
     return tf.zeros([2], tf.uint32)
 
 
-def straight_through(fn, x, *args):
+def straight_through(
+    fn: Callable[..., tf.Tensor], x: tf.Tensor, *args: TensorLike
+) -> tf.Tensor:
     """`fn(x, *args)` forward, identity gradient for `x` (none for `args`).
 
     `fn` sees `stop_gradient(x)`: a tape watching `x` would otherwise make

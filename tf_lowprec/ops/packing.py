@@ -9,13 +9,21 @@ axis needs padding (a 3x3 kernel would waste a quarter of its bytes if
 packed along a size-3 axis).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 __all__ = ["pack_int4", "unpack_int4"]
 
 
-def pack_int4(codes):
+def pack_int4(codes: TensorLike) -> tf.Tensor:
     """Packs integer codes in `[-8, 7]` into an `int8` tensor of `ceil(n/2)`.
 
     Raises:
@@ -38,7 +46,7 @@ def pack_int4(codes):
     return tf.cast(tf.where(byte > 127, byte - 256, byte), tf.int8)
 
 
-def unpack_int4(packed, shape):
+def unpack_int4(packed: TensorLike, shape: Sequence[int]) -> tf.Tensor:
     """Inverse of `pack_int4`: int32 codes of the given static `shape`."""
     size = int(np.prod(shape, dtype=np.int64))
     byte = tf.cast(tf.reshape(packed, [-1]), tf.int32)

@@ -47,6 +47,10 @@ outside it, so a `GradientTape` never asks TensorFlow to keep the kernel's
 intermediates.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import tensorflow as tf
 
 from tf_lowprec import formats
@@ -62,7 +66,10 @@ from tf_lowprec.ops.kernel_runner import (
     shape_key,
     straight_through,
 )
-from tf_lowprec.ops.rounding import ROUNDING_MODES, check_rounding
+from tf_lowprec.ops.rounding import ROUNDING_MODES, SeedLike, check_rounding
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 __all__ = ["quantize", "quantize_gradient", "ROUNDING_MODES"]
 
@@ -88,7 +95,9 @@ def _format_runner(fmt, rounding):
     return run
 
 
-def quantize(x, fmt, rounding="nearest", seed=None):
+def quantize(
+    x: TensorLike, fmt: formats.NumberFormat, rounding: str = "nearest", seed: SeedLike = None
+) -> tf.Tensor:
     """Rounds `x` onto the grid of `fmt`, with a straight-through gradient.
 
     Args:
@@ -120,7 +129,12 @@ def quantize(x, fmt, rounding="nearest", seed=None):
     )
 
 
-def quantize_gradient(x, fmt, rounding="stochastic", seed=None):
+def quantize_gradient(
+    x: TensorLike,
+    fmt: formats.NumberFormat | None,
+    rounding: str = "stochastic",
+    seed: SeedLike = None,
+) -> tf.Tensor:
     """Identity forward; quantizes the incoming gradient `dL/dx` to `fmt`.
 
     Use it after an activation to quantize the back-propagated error (SWALP's

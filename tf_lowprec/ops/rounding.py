@@ -47,15 +47,22 @@ References:
     Numerical Precision", ICML 2015 (stochastic rounding).
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING, TypeAlias
 
 import keras
 import tensorflow as tf
 
 from tf_lowprec import validation
 
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
+
 __all__ = [
     "ROUNDING_MODES",
+    "SeedLike",
     "check_rounding",
     "round_to_integer",
     "canonical_seed",
@@ -70,8 +77,15 @@ _GOLDEN = 0x9E3779B9
 
 ROUNDING_MODES = ("nearest", "stochastic")
 
+SeedLike: TypeAlias = (
+    int | keras.random.SeedGenerator | tf.types.experimental.TensorLike | None
+)
+"""A seed as every stochastic rounding takes it (`canonical_seed`): `None` (fresh
+randomness), a Python int, a `keras.random.SeedGenerator`, or an integer tensor of
+shape `[2]`."""
 
-def check_rounding(rounding, name="rounding"):
+
+def check_rounding(rounding: str, name: str = "rounding") -> None:
     """Raises `ValueError` unless `rounding` is "nearest" or "stochastic"."""
     validation.choice(rounding, name, ROUNDING_MODES)
 
@@ -90,7 +104,7 @@ def _mix32(h):
     return h ^ rshift(h, _u32(15))
 
 
-def canonical_seed(seed):
+def canonical_seed(seed: SeedLike) -> tf.Tensor:
     """Turns any accepted seed into a `uint32` tensor of shape `[2]`.
 
     Args:
@@ -140,7 +154,7 @@ def canonical_seed(seed):
     return tf.cast(seed, tf.uint32)
 
 
-def fold_in(seed, data):
+def fold_in(seed: SeedLike, data: int) -> tf.Tensor:
     """Derives an independent seed from `seed` and a Python int `data`.
 
     Used to give each quantizer inside a layer its own stream from one draw.
@@ -150,7 +164,7 @@ def fold_in(seed, data):
     return tf.stack([first, seed[1]])
 
 
-def random_bits(shape, seed):
+def random_bits(shape: TensorLike, seed: SeedLike) -> tf.Tensor:
     """Uniformly distributed `uint32` bits of the given shape.
 
     Element `i` (row-major position) is `mix((i * 0x9E3779B9 + k1) ^ k0)`
@@ -175,7 +189,7 @@ def random_bits(shape, seed):
     return tf.reshape(h, shape)
 
 
-def uniform(shape, seed):
+def uniform(shape: TensorLike, seed: SeedLike) -> tf.Tensor:
     """Float32 samples of `U[0, 1)` on the grid `j * 2^-24` (from `random_bits`)."""
     bits = random_bits(shape, seed)
     return bits_to_uniform(bits)
@@ -187,12 +201,14 @@ def bits_to_uniform(bits):
     return tf.cast(tf.cast(top, tf.int32), tf.float32) * (2.0**-24)
 
 
-def round_nearest(x):
+def round_nearest(x: TensorLike) -> tf.Tensor:
     """Rounds to the nearest integer, ties to even (`tf.round`)."""
     return tf.round(x)
 
 
-def round_stochastic(x, seed=None, noise=None):
+def round_stochastic(
+    x: TensorLike, seed: SeedLike = None, noise: TensorLike | None = None
+) -> tf.Tensor:
     """Unbiased stochastic rounding: `floor(x + u)`, computed exactly.
 
     Args:
@@ -210,7 +226,9 @@ def round_stochastic(x, seed=None, noise=None):
     return down + tf.cast(1.0 - noise <= x - down, x.dtype)
 
 
-def round_to_integer(x, rounding, seed=None, noise=None):
+def round_to_integer(
+    x: TensorLike, rounding: str, seed: SeedLike = None, noise: TensorLike | None = None
+) -> tf.Tensor:
     """`round_nearest(x)` or `round_stochastic(x, seed, noise)`, by `rounding`.
 
     The one place where a rounding mode picks its rounding function: every

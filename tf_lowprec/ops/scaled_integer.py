@@ -20,7 +20,10 @@ Reference:
     "High-Accuracy Low-Precision Training", 2018; torchhalp `quantize_`.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
@@ -31,7 +34,10 @@ from tf_lowprec.ops.kernel_runner import (
     shape_key,
     straight_through,
 )
-from tf_lowprec.ops.rounding import check_rounding, round_to_integer
+from tf_lowprec.ops.rounding import SeedLike, check_rounding, round_to_integer
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 __all__ = ["quantize_scaled", "scaled_integer_codes"]
 
@@ -42,7 +48,13 @@ def _safe_scale(scale):
     return positive, tf.where(positive, scale, tf.ones_like(scale))
 
 
-def scaled_integer_codes(x, scale, bits, rounding="nearest", seed=None):
+def scaled_integer_codes(
+    x: TensorLike,
+    scale: float | TensorLike,
+    bits: int,
+    rounding: str = "nearest",
+    seed: SeedLike = None,
+) -> tf.Tensor:
     """Integer codes `k = clamp(R(x / scale), -2^(bits-1), 2^(bits-1) - 1)`.
 
     The pure kernel of `quantize_scaled` (no compilation, no gradient, any
@@ -75,7 +87,13 @@ def _kernel(bits, rounding):
     return body
 
 
-def quantize_scaled(x, scale, bits, rounding="nearest", seed=None):
+def quantize_scaled(
+    x: TensorLike,
+    scale: float | TensorLike,
+    bits: int,
+    rounding: str = "nearest",
+    seed: SeedLike = None,
+) -> tf.Tensor:
     """Quantizes `x` to `bits`-bit two's-complement integers times `scale`.
 
     Args:
