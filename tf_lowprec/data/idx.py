@@ -76,7 +76,7 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))  # native order, and a writable copy
 
 
-def read_idx(path) -> np.ndarray:
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     """Reads an IDX file (``.gz`` or uncompressed) into a numpy array.
 
     Args:

@@ -85,7 +85,12 @@ def _download(name: str, split: str, meta: catalog.DatasetInfo, report):
     return _validate(x, y, meta, f"keras.datasets.{name}")
 
 
-def load_numpy(name: str, split: str = "train", data_dir=None, download: bool = True):
+def load_numpy(
+    name: str,
+    split: str = "train",
+    data_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Loads one split as numpy arrays, local files first.
 
     See `tf_lowprec.data.locate` for the search order and accepted file layouts.
@@ -144,7 +149,7 @@ def load(
     split: str = "train",
     batch_size: int = 128,
     *,
-    data_dir=None,
+    data_dir: str | os.PathLike[str] | None = None,
     shuffle: bool | None = None,
     seed: int = 0,
     limit: int | None = None,

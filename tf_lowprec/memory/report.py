@@ -35,7 +35,10 @@ count 0, as a float32 optimizer has none. Bytes per parameter divide by
 the number of trainable parameters.
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any
 
 import keras
 import numpy as np
@@ -64,18 +67,18 @@ class MemoryReport:
     parameters: int
     rows: tuple
 
-    def bytes(self, kind=None):
+    def bytes(self, kind: str | None = None) -> int:
         """Bytes of one kind ("weights", "optimizer", "gradients") or all."""
         return sum(r.bytes for r in self.rows if kind in (None, r.kind))
 
-    def float32_bytes(self, kind=None):
+    def float32_bytes(self, kind: str | None = None) -> int:
         """The same in float32 (see the module docstring)."""
         return sum(r.float32_bytes for r in self.rows if kind in (None, r.kind))
 
-    def per_parameter(self, kind=None):
+    def per_parameter(self, kind: str | None = None) -> float:
         return self.bytes(kind) / max(self.parameters, 1)
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         """Plain numbers: `{kind: {bytes, bytes_per_parameter, float32_bytes,
         float32_bytes_per_parameter}}` for each kind and "total", plus
         "parameters"."""
@@ -125,7 +128,9 @@ def _row(kind, variable, name, float32_bytes=None):
     )
 
 
-def report(model, optimizer=None):
+def report(
+    model: keras.layers.Layer, optimizer: keras.optimizers.Optimizer | None = None
+) -> MemoryReport:
     """Bytes of weights, optimizer state and gradients of `model` training.
 
     Args:

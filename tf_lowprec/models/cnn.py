@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from tf_lowprec import validation
 
 
-def cnn(input_shape=(28, 28, 1), num_classes=10, filters=(32, 64), dense_units=128):
+def cnn(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    filters: Sequence[int] = (32, 64),
+    dense_units: int = 128,
+) -> keras.Model:
     """Builds the quickstart CNN, which outputs logits.
 
     Each entry of `filters` adds a 3x3 "valid" convolution, a ReLU and a 2x2 max-pool

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from tf_lowprec import validation
 
 
-def mlp(input_shape=(28, 28, 1), num_classes=10, hidden_units=(256,)):
+def mlp(
+    input_shape: Sequence[int] = (28, 28, 1),
+    num_classes: int = 10,
+    hidden_units: Sequence[int] = (256,),
+) -> keras.Model:
     """Builds a fully connected classifier that outputs logits.
 
     `hidden_units=()` is multinomial logistic (softmax) regression, a single Dense

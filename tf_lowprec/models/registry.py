@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import keras
+
 from tf_lowprec.models.cnn import cnn
 from tf_lowprec.models.mlp import mlp
 from tf_lowprec.models.resnet import resnet18
@@ -11,7 +15,7 @@ MODELS = {"mlp": mlp, "cnn": cnn, "resnet18": resnet18, "vgg16": vgg16}
 NAMES = tuple(MODELS)
 
 
-def get(name: str, **kwargs):
+def get(name: str, **kwargs: Any) -> keras.Model:
     """Builds model `name` (`"mlp"`, `"cnn"`, `"resnet18"`, `"vgg16"`) with `kwargs`.
 
     Example:

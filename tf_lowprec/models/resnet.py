@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from tf_lowprec import validation
@@ -32,7 +34,9 @@ def _basic_block(x, filters, strides, name):
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def resnet18(input_shape=(32, 32, 3), num_classes=10, width=64):
+def resnet18(
+    input_shape: Sequence[int] = (32, 32, 3), num_classes: int = 10, width: int = 64
+) -> keras.Model:
     """Builds the CIFAR ResNet-18, which outputs logits.
 
     Stem: 3x3 conv (stride 1, `width` channels), BN, ReLU, no max-pool. Then four

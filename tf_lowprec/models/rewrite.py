@@ -16,7 +16,11 @@ removal), on floor 0 so that layers/, pruning/ and recipes/ all use it:
   `TimeDistributed`, `MultiHeadAttention`, ...), named once in a warning.
 """
 
+from __future__ import annotations
+
 import warnings
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeAlias
 
 import keras
 
@@ -36,7 +40,11 @@ __all__ = [
 ]
 
 
-def walk(model):
+LayerSelection: TypeAlias = Iterable[str] | Callable[[keras.layers.Layer], bool] | None
+"""Which layers a transform applies to: layer names, a predicate, or `None` (all)."""
+
+
+def walk(model: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """Yields the layers of `model`, recursing into nested models."""
     for layer in getattr(model, "layers", []):
         if isinstance(layer, keras.Model):
@@ -45,7 +53,7 @@ def walk(model):
             yield layer
 
 
-def fresh_copy(layer):
+def fresh_copy(layer: keras.layers.Layer) -> keras.layers.Layer:
     """A new layer of the same class and config (no weights copied)."""
     return layer.__class__.from_config(layer.get_config())
 
@@ -54,7 +62,7 @@ def _is_functional(model):
     return any(cls.__name__ == "Functional" for cls in type(model).__mro__)
 
 
-def check_graph_model(model, name="model", what=None):
+def check_graph_model(model: object, name: str = "model", what: str | None = None) -> None:
     """Raises `ValueError` unless `model` is a Functional or Sequential model."""
     if not isinstance(model, keras.Model) or not (
         isinstance(model, keras.Sequential) or _is_functional(model)
@@ -68,7 +76,9 @@ def check_graph_model(model, name="model", what=None):
         )
 
 
-def check_layer_selection(model, layers, name="layers"):
+def check_layer_selection(
+    model: keras.Model, layers: LayerSelection, name: str = "layers"
+) -> set[str] | Callable[[keras.layers.Layer], bool] | None:
     """`layers` as given (None or a callable), or the set of names, all in `model`."""
     if layers is None or callable(layers):
         return layers
@@ -104,8 +114,13 @@ def _sequential_with_insertions(model, clone, insert_after):
 
 
 def rebuild(
-    model, replace=None, copy_weights=None, insert_after=None, what="rebuild", unreachable=None
-):
+    model: keras.Model,
+    replace: Callable[[keras.layers.Layer], keras.layers.Layer | None] | None = None,
+    copy_weights: Callable[[keras.layers.Layer, keras.layers.Layer], None] | None = None,
+    insert_after: Callable[[keras.layers.Layer], keras.layers.Layer | None] | None = None,
+    what: str = "rebuild",
+    unreachable: Callable[[keras.layers.Layer], bool] | None = None,
+) -> keras.Model:
     """Clones `model`, letting `replace(layer)` substitute layers.
 
     Args:
@@ -176,7 +191,7 @@ def _flat(tensors):
     return keras.tree.flatten(tensors)
 
 
-def consumers(model):
+def consumers(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     """`{layer name: [layers reading its output]}` for a single-call graph."""
     producer = {}
     layers = list(walk(model))
@@ -202,7 +217,7 @@ def consumers(model):
     return result
 
 
-def producers(model):
+def producers(model: keras.Model) -> dict[str, list[str]]:
     """`{layer name: [layers whose output it reads]}`, inverse of `consumers`."""
     result = {layer.name: [] for layer in walk(model)}
     for name, readers in consumers(model).items():
@@ -211,7 +226,7 @@ def producers(model):
     return result
 
 
-def output_layers(model):
+def output_layers(model: keras.Model) -> set[str]:
     """Names of the layers whose output is one of `model.outputs`."""
     outputs = {id(t) for t in keras.tree.flatten(model.outputs)}
     names = set()
@@ -225,7 +240,9 @@ def output_layers(model):
     return names
 
 
-def unreachable_layers(model, wanted):
+def unreachable_layers(
+    model: keras.Model, wanted: Callable[[keras.layers.Layer], bool]
+) -> list[tuple[keras.layers.Layer, keras.layers.Layer]]:
     """`[(container, inner layer)]`: layers matching `wanted(layer)` that a
     rewrite cannot replace, because they live inside another (non-model)
     layer: a subclassed layer, `Bidirectional`, `TimeDistributed`,
@@ -239,7 +256,9 @@ def unreachable_layers(model, wanted):
     return found
 
 
-def warn_unreachable(model, wanted, what):
+def warn_unreachable(
+    model: keras.Model, wanted: Callable[[keras.layers.Layer], bool], what: str
+) -> list[tuple[keras.layers.Layer, keras.layers.Layer]]:
     """Warns once, naming each layer `wanted` selects that `what` cannot reach."""
     found = unreachable_layers(model, wanted)
     if found:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 
 from tf_lowprec import validation
@@ -11,7 +13,12 @@ _CFG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
           512, 512, 512, "M", 512, 512, 512, "M")
 
 
-def vgg16(input_shape=(32, 32, 3), num_classes=10, batch_norm=False, width_multiplier=1.0):
+def vgg16(
+    input_shape: Sequence[int] = (32, 32, 3),
+    num_classes: int = 10,
+    batch_norm: bool = False,
+    width_multiplier: float = 1.0,
+) -> keras.Model:
     """Builds the CIFAR VGG-16, which outputs logits.
 
     Thirteen 3x3 convolutions (with bias; `[BN ->]` ReLU after each) in five blocks
