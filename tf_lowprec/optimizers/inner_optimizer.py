@@ -5,7 +5,9 @@ does the actual update. What they share lives here:
 
 * construction: the inner optimizer (an instance or its serialized dict),
   no base-optimizer arguments of their own (learning rate, clipping, weight
-  decay, EMA, loss scaling are the inner optimizer's);
+  decay, EMA, loss scaling are the inner optimizer's); for the wrappers that
+  round per variable, the check that the inner optimizer has its own
+  `update_step` and the stochastic-rounding seed;
 * delegation: `iterations`, `learning_rate` and `scale_loss` are the inner
   optimizer's; `variables` are the wrapper's own followed by the inner
   optimizer's;
@@ -16,8 +18,12 @@ does the actual update. What they share lives here:
   `"optimizer"`, plus `_wrapper_config()`.
 """
 
+import random
+
 import keras
 from keras.src.utils.naming import auto_name
+
+from tf_lowprec import validation
 
 
 def slot_prefix(variable):
@@ -30,6 +36,21 @@ def slot_prefix(variable):
     if hasattr(variable, "path"):
         return variable.path.replace("/", "_")
     return str(variable.name).replace("/", "_").replace(":", "_")
+
+
+def from_wrapper_config(cls, config, key, custom_objects=None):
+    """`cls(inner, **rest)` from the config of a wrapper around one Keras object.
+
+    The wrapped object (an optimizer, a model) is serialized under `key` and
+    passed first; the other entries are keyword arguments. Shared by
+    `WrapperOptimizer` (`key="optimizer"`) and
+    `tf_lowprec.training.VarianceReduced` (`key="model"`).
+    """
+    config = dict(config)
+    inner = keras.saving.deserialize_keras_object(
+        config.pop(key), custom_objects=custom_objects
+    )
+    return cls(inner, **config)
 
 
 class Untracked:
@@ -70,6 +91,30 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
             learning_rate=0.0, name=name or auto_name(default_name or cls_name)
         )
         self.inner_optimizer = optimizer
+
+    def _require_inner_update_step(self, hint=""):
+        """Raises unless the inner optimizer defines its own per-variable `update_step`.
+
+        Wrappers that quantize or round each variable's update (`LowPrecision`,
+        `StochasticRounding`) run it variable by variable; a wrapper such as
+        `LossScaleOptimizer` has none. `hint` is appended to "is a wrapper".
+        """
+        inner = self.inner_optimizer
+        if type(inner).update_step is keras.optimizers.Optimizer.update_step:
+            raise ValueError(
+                "`optimizer` must define its own per-variable `update_step`; "
+                f"{type(inner).__name__} is a wrapper{hint}. Received: "
+                f"optimizer={inner!r}"
+            )
+
+    @staticmethod
+    def _seed_or_random(seed):
+        """`seed` checked (an int in `[0, 2^31)`), or one drawn from Python's
+        `random` for `None` (reproducible after `keras.utils.set_random_seed`)."""
+        seed = validation.seed(seed)
+        if seed is None:
+            seed = random.randrange(validation.SEED_LIMIT)
+        return seed
 
     # ------------------------------------------------------------- delegation
     # The step counter, learning rate and loss scaling are the inner
@@ -186,8 +231,4 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        optimizer = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
-        return cls(optimizer, **config)
+        return from_wrapper_config(cls, config, "optimizer", custom_objects)

@@ -1,12 +1,11 @@
 """LowPrecision: quantize the gradient, state and weights of any Keras optimizer."""
 
-import random
 import warnings
 
 import keras
 import tensorflow as tf
 
-from tf_lowprec import formats, quantizers, validation
+from tf_lowprec import formats, quantizers
 from tf_lowprec.formats import deserialize_format
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer, slot_prefix
@@ -217,17 +216,10 @@ class LowPrecision(WrapperOptimizer):
         **kwargs,
     ):
         super().__init__(optimizer, name=name, default_name="low_precision", **kwargs)
-        optimizer = self.inner_optimizer
-        if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
-            raise ValueError(
-                "`optimizer` must define its own per-variable `update_step`; "
-                f"{type(optimizer).__name__} is a wrapper around other "
-                "optimizers. Wrap LowPrecision in it instead. Received: "
-                f"optimizer={optimizer!r}"
-            )
-        seed = validation.seed(seed)
-        if seed is None:
-            seed = random.randrange(validation.SEED_LIMIT)
+        self._require_inner_update_step(
+            " around other optimizers. Wrap LowPrecision in it instead"
+        )
+        seed = self._seed_or_random(seed)
         self.weight_quantizer = as_quantizer(weight_quantizer, "weight_quantizer")
         self.gradient_quantizer = as_quantizer(gradient_quantizer, "gradient_quantizer")
         self.momentum_quantizer = as_quantizer(momentum_quantizer, "momentum_quantizer")

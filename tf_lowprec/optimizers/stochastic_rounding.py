@@ -1,11 +1,9 @@
 """StochasticRounding: train bfloat16/float16 weights without a float32 copy."""
 
-import random
-
 import keras
 import tensorflow as tf
 
-from tf_lowprec import formats, validation
+from tf_lowprec import formats
 from tf_lowprec.ops.floating_point import quantize_floating_point
 from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer
 from tf_lowprec.optimizers.low_precision import rounding_seed
@@ -139,17 +137,8 @@ class StochasticRounding(WrapperOptimizer):
     def __init__(self, optimizer, seed=None, name=None, **kwargs):
         # The inner optimizer's checks and (de)serialization: `WrapperOptimizer`.
         super().__init__(optimizer, name=name, default_name="stochastic_rounding", **kwargs)
-        optimizer = self.inner_optimizer
-        if type(optimizer).update_step is keras.optimizers.Optimizer.update_step:
-            raise ValueError(
-                "`optimizer` must define its own per-variable `update_step`; "
-                f"{type(optimizer).__name__} is a wrapper. Received: "
-                f"optimizer={optimizer!r}"
-            )
-        seed = validation.seed(seed)
-        if seed is None:
-            seed = random.randrange(validation.SEED_LIMIT)
-        self.seed = seed
+        self._require_inner_update_step()
+        self.seed = self._seed_or_random(seed)
 
     def build(self, var_list):
         if self.built:

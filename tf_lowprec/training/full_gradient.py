@@ -8,13 +8,27 @@ import tensorflow as tf
 from tf_lowprec.optimizers.svrg import SVRG
 
 
-def _num_replicas():
+def num_replicas():
+    """Replicas of the current `tf.distribute` strategy (1 without one)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def _batch_size(x):
+def batch_size(x):
+    """The number of examples in the batch `x` (any structure of tensors)."""
     first = next(t for t in keras.tree.flatten(x) if t is not None)
     return tf.shape(first)[0]
+
+
+def training_loss(model, x, y, y_pred, sample_weight):
+    """`model`'s compiled loss on one batch, with its regularization losses.
+
+    Keras's `Model._compute_loss(..., training=True)` (what `train_step`
+    computes), called from one place: the full-gradient pass and both
+    passes of `VarianceReduced.train_step` use it.
+    """
+    return model._compute_loss(
+        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+    )
 
 
 def check_finite_dataset(data, name="data"):
@@ -81,17 +95,11 @@ class FullGradient:
                 # tape watches) the variables themselves.
                 current = [(v, tf.convert_to_tensor(v)) for v in variables]
                 with keras.StatelessScope(state_mapping=current):
-                    loss = model._compute_loss(
-                        x=x,
-                        y=y,
-                        y_pred=y_pred,
-                        sample_weight=sample_weight,
-                        training=True,
-                    )
-                count = tf.cast(_batch_size(x), loss.dtype)
+                    loss = training_loss(model, x, y, y_pred, sample_weight)
+                count = tf.cast(batch_size(x), loss.dtype)
                 # Keras divides the loss by the number of replicas; undo it
                 # and weight by the batch size: a sum over samples.
-                total = loss * tf.cast(_num_replicas(), loss.dtype) * count
+                total = loss * tf.cast(num_replicas(), loss.dtype) * count
             grads = tape.gradient(total, variables)
             grads = [
                 tf.zeros(v.shape, tf.float64)

@@ -8,11 +8,15 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lowprec.optimizers import registry
+from tf_lowprec.optimizers.inner_optimizer import from_wrapper_config
 from tf_lowprec.optimizers.svrg import SVRG
 from tf_lowprec.training.full_gradient import (
     FullGradient,
     FullGradientSnapshot,
+    batch_size,
     check_finite_dataset,
+    num_replicas,
+    training_loss,
 )
 
 _NO_SNAPSHOT = (
@@ -150,28 +154,16 @@ class VarianceReduced(keras.Model):
             tape.watch(snapshot)
             with keras.StatelessScope(state_mapping=list(zip(variables, snapshot))):
                 y_snap = self(x, training=True)
-                loss_snap = self._compute_loss(
-                    x=x,
-                    y=y,
-                    y_pred=y_snap,
-                    sample_weight=sample_weight,
-                    training=True,
-                )
+                loss_snap = training_loss(self, x, y, y_snap, sample_weight)
                 loss_snap = optimizer.scale_loss(loss_snap)
         grads_snap = tape.gradient(loss_snap, snapshot)
 
         # The ordinary pass at the current weights.
         with tf.GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self._compute_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
-            )
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            loss = training_loss(self, x, y, y_pred, sample_weight)
             self._loss_tracker.update_state(
-                loss * tf.cast(replicas, loss.dtype),
-                sample_weight=tf.shape(
-                    next(t for t in keras.tree.flatten(x) if t is not None)
-                )[0],
+                loss * tf.cast(num_replicas(), loss.dtype), sample_weight=batch_size(x)
             )
             loss = optimizer.scale_loss(loss)
         grads = tape.gradient(loss, variables)
@@ -274,8 +266,4 @@ class VarianceReduced(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        model = keras.saving.deserialize_keras_object(
-            config.pop("model"), custom_objects=custom_objects
-        )
-        return cls(model, **config)
+        return from_wrapper_config(cls, config, "model", custom_objects)
