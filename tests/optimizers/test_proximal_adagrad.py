@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.optimizers.proximal_golden import golden_run
+from tests.optimizers.proximal_golden import dense_run, golden_run, sparse_run
 from tests.optimizers.sparse_xla import apply_sparse_under_xla
 from tests.reference import proximal_numpy as ref
 from tests.reference import proximal_tf_kernels as kernels
@@ -34,19 +34,11 @@ def test_golden_vectors(kwargs, steps, want0, want1):
 
 @pytest.mark.parametrize("l1, l2", [(0.0, 0.0), (0.2, 0.0), (0.0, 0.3), (0.2, 0.3)])
 def test_dense_matches_tf_kernel(l1, l2):
-    rng = np.random.default_rng(1)
-    shapes = [(7, 5), (3,), (2, 3, 4)]
-    init = [rng.normal(0, 0.5, s).astype(np.float32) for s in shapes]
-    schedule = keras.optimizers.schedules.ExponentialDecay(0.3, 7, 0.8)
-    opt = ProximalAdagrad(schedule, 0.2, l1, l2)
-    ours = [keras.Variable(w) for w in init]
-    oracle = [(tf.Variable(w), tf.Variable(np.full(w.shape, 0.2, np.float32))) for w in init]
-    for step in range(25):
-        grads = [rng.normal(0, 1, s).astype(np.float32) for s in shapes]
-        lr = float(schedule(step))
-        opt.apply([tf.constant(g) for g in grads], ours)
-        for (var, acc), g in zip(oracle, grads):
-            kernels.proximal_adagrad(var, acc, g, lr, l1, l2)
+    opt, ours, oracle = dense_run(
+        lambda schedule: ProximalAdagrad(schedule, 0.2, l1, l2),
+        lambda w: (tf.Variable(w), tf.Variable(np.full(w.shape, 0.2, np.float32))),
+        lambda state, g, lr: kernels.proximal_adagrad(*state, g, lr, l1, l2),
+    )
     for a, (var, acc) in zip(ours, oracle):
         np.testing.assert_allclose(a.numpy(), var.numpy(), rtol=1e-6, atol=1e-7)
         slot = opt._accumulators[opt._get_variable_index(a)]
@@ -56,20 +48,18 @@ def test_dense_matches_tf_kernel(l1, l2):
 
 
 def test_sparse_matches_tf_kernel_and_numpy_with_duplicates():
-    rng = np.random.default_rng(2)
-    init = rng.normal(0, 0.5, (9, 4)).astype(np.float32)
     opt = ProximalAdagrad(0.2, 0.1, 0.05, 0.1)
-    ours = keras.Variable(init)
-    var, acc = tf.Variable(init), tf.Variable(np.full(init.shape, 0.1, np.float32))
-    w, a = init.astype(np.float64), np.full(init.shape, 0.1)
-    for _ in range(15):
-        idx = rng.integers(0, 9, size=6).astype(np.int32)  # duplicates likely
-        rows = rng.normal(0, 1, (6, 4)).astype(np.float32)
-        grad = tf.IndexedSlices(tf.constant(rows), tf.constant(idx), tf.constant([9, 4]))
-        opt.apply([grad], [ours])
-        uniq, summed = ref.sum_duplicates(idx, rows)
+
+    def start(init):  # TF's variable and accumulator, numpy's float64 copies
+        var, acc = tf.Variable(init), tf.Variable(np.full(init.shape, 0.1, np.float32))
+        return var, acc, init.astype(np.float64), np.full(init.shape, 0.1)
+
+    def step(state, idx, rows, uniq, summed):
+        var, acc, w, a = state
         kernels.proximal_adagrad(var, acc, summed, 0.2, 0.05, 0.1, indices=uniq)
-        w, a = ref.proximal_adagrad_sparse_step(w, a, idx, rows, 0.2, 0.05, 0.1)
+        return (var, acc, *ref.proximal_adagrad_sparse_step(w, a, idx, rows, 0.2, 0.05, 0.1))
+
+    ours, (var, acc, w, a) = sparse_run(opt, start, step)
     slot = opt._accumulators[0]
     np.testing.assert_allclose(ours.numpy(), var.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(slot.numpy(), acc.numpy(), rtol=1e-6)

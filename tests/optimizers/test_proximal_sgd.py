@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.optimizers.proximal_golden import golden_run
+from tests.optimizers.proximal_golden import dense_run, golden_run, sparse_run
 from tests.optimizers.sparse_xla import apply_sparse_under_xla
 from tests.reference import proximal_numpy as ref
 from tests.reference import proximal_tf_kernels as kernels
@@ -25,19 +25,11 @@ def test_golden_vectors():
 
 @pytest.mark.parametrize("l1, l2", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.3), (0.5, 0.3)])
 def test_dense_matches_tf_kernel(l1, l2):
-    rng = np.random.default_rng(1)
-    shapes = [(7, 5), (3,), (2, 3, 4)]
-    init = [rng.normal(0, 0.5, s).astype(np.float32) for s in shapes]
-    schedule = keras.optimizers.schedules.ExponentialDecay(0.3, 7, 0.8)
-    opt = ProximalSGD(schedule, l1, l2)
-    ours = [keras.Variable(w) for w in init]
-    oracle = [tf.Variable(w) for w in init]
-    for step in range(25):
-        grads = [rng.normal(0, 1, s).astype(np.float32) for s in shapes]
-        lr = float(schedule(step))
-        opt.apply([tf.constant(g) for g in grads], ours)
-        for var, g in zip(oracle, grads):
-            kernels.proximal_sgd(var, g, lr, l1, l2)
+    _, ours, oracle = dense_run(
+        lambda schedule: ProximalSGD(schedule, l1, l2),
+        tf.Variable,
+        lambda var, g, lr: kernels.proximal_sgd(var, g, lr, l1, l2),
+    )
     for a, b in zip(ours, oracle):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7)
     if l1:
@@ -45,19 +37,16 @@ def test_dense_matches_tf_kernel(l1, l2):
 
 
 def test_sparse_matches_tf_kernel_and_numpy_with_duplicates():
-    rng = np.random.default_rng(2)
-    init = rng.normal(0, 0.5, (9, 4)).astype(np.float32)
     opt = ProximalSGD(0.2, 0.05, 0.1)
-    ours, oracle = keras.Variable(init), tf.Variable(init)
-    expected = init.astype(np.float64)
-    for _ in range(15):
-        idx = rng.integers(0, 9, size=6).astype(np.int32)  # duplicates likely
-        rows = rng.normal(0, 1, (6, 4)).astype(np.float32)
-        grad = tf.IndexedSlices(tf.constant(rows), tf.constant(idx), tf.constant([9, 4]))
-        opt.apply([grad], [ours])
-        uniq, summed = ref.sum_duplicates(idx, rows)
+
+    def step(state, idx, rows, uniq, summed):
+        oracle, expected = state
         kernels.proximal_sgd(oracle, summed, 0.2, 0.05, 0.1, indices=uniq)
-        expected = ref.proximal_sgd_sparse_step(expected, idx, rows, 0.2, 0.05, 0.1)
+        return oracle, ref.proximal_sgd_sparse_step(expected, idx, rows, 0.2, 0.05, 0.1)
+
+    ours, (oracle, expected) = sparse_run(
+        opt, lambda init: (tf.Variable(init), init.astype(np.float64)), step
+    )
     np.testing.assert_allclose(ours.numpy(), oracle.numpy(), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-5, atol=1e-6)
 

@@ -60,15 +60,12 @@ def soft_threshold(x, threshold):
 
 
 def prox_l1(x, l1):
-    """Proximal map of `l1 * ||w||_1`: soft-thresholding at `l1`.
+    """Proximal map of `l1 * ||w||_1`: `soft_threshold(x, l1)`.
 
-    Args:
-        x: A floating-point tensor.
-        l1: A non-negative scalar or broadcastable tensor (step size
-            already folded in, e.g. `lr * l1_regularization_strength`).
-
-    Returns:
-        `soft_threshold(x, l1)`.
+    The same function under the penalty's name (a bad `l1` is reported as
+    `l1`); `x` and the result are as for `soft_threshold`, and `l1` is its
+    threshold, the strength with the step size already folded in (e.g.
+    `lr * l1_regularization_strength`).
     """
     _check_strength("l1", l1)
     return soft_threshold(x, l1)

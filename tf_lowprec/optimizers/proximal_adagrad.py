@@ -134,28 +134,15 @@ class ProximalAdagrad(ElasticNetProximal):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         accumulator = self._accumulators[self._get_variable_index(variable)]
-        if _sparse.is_indexed_slices(gradient):
-            indices, g = _sparse.sum_duplicate_indices(gradient)
-            g = ops.cast(g, dtype)
-            acc = ops.add(
-                _sparse.gather_rows(accumulator, indices), ops.square(g)
-            )
-            w = _sparse.gather_rows(variable, indices)
-        else:
-            g = ops.cast(gradient, dtype)
-            acc = ops.add(accumulator, ops.square(g))
-            w = variable
+        indices, g, (w, acc) = _sparse.touched(gradient, variable, accumulator)
+        acc = ops.add(acc, ops.square(g))
         # lr / sqrt(acc), not TF's lr * rsqrt(acc): sqrt and divide are
         # correctly rounded, while Eigen's vectorized rsqrt is not and its
         # scalar tail differs, so MirroredStrategy replicas drifted apart.
         eta = ops.divide(lr, ops.sqrt(acc))
         new_w = self._prox(ops.subtract(w, ops.multiply(g, eta)), eta, dtype)
-        if _sparse.is_indexed_slices(gradient):
-            shape = variable.shape
-            acc = _sparse.indexed_slices(acc, indices, shape)
-            new_w = _sparse.indexed_slices(new_w, indices, shape)
-        self.assign(accumulator, acc)
-        self.assign(variable, new_w)
+        _sparse.assign_touched(self, accumulator, acc, indices)
+        _sparse.assign_touched(self, variable, new_w, indices)
 
     def get_config(self):
         config = super().get_config()

@@ -87,18 +87,6 @@ class ProximalSGD(ElasticNetProximal):
         """Proximal step on `variable`, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        if _sparse.is_indexed_slices(gradient):
-            indices, values = _sparse.sum_duplicate_indices(gradient)
-            values = ops.cast(values, dtype)
-            rows = _sparse.gather_rows(variable, indices)
-            new_rows = self._prox(ops.subtract(rows, ops.multiply(values, lr)), lr, dtype)
-            self.assign(
-                variable,
-                _sparse.indexed_slices(new_rows, indices, variable.shape),
-            )
-        else:
-            gradient = ops.cast(gradient, dtype)
-            self.assign(
-                variable,
-                self._prox(ops.subtract(variable, ops.multiply(gradient, lr)), lr, dtype),
-            )
+        indices, g, (w,) = _sparse.touched(gradient, variable)
+        new_w = self._prox(ops.subtract(w, ops.multiply(g, lr)), lr, dtype)
+        _sparse.assign_touched(self, variable, new_w, indices)
