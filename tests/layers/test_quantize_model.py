@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.layers._models import conv_bn_dense
+from tests.subclassed_model import built_subclassed_model
 from tf_lowprec.formats import BlockFloatingPoint, FixedPoint
 from tf_lowprec.layers import QuantizedConv2D, QuantizedDense, quantize_model
 from tf_lowprec.ops import quantize
@@ -101,18 +102,8 @@ def test_invalid_config(config, match):
 
 
 def test_subclassed_model_is_rejected():
-    class Net(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = keras.layers.Dense(2)
-
-        def call(self, x):
-            return self.dense(x)
-
-    net = Net()
-    net(np.ones((1, 3), np.float32))
     with pytest.raises(ValueError, match="Sequential or functional"):
-        quantize_model(net, {"Dense": {}})
+        quantize_model(built_subclassed_model(), {"Dense": {}})
 
 
 def test_nested_models_are_reached_and_wrapped_layers_named_in_one_warning():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tests.pruning import pruning_numpy as ref
+from tests.subclassed_model import built_subclassed_model
 from tf_lowprec import models
 from tf_lowprec.pruning import (
     ConstantSparsity,
@@ -197,19 +198,8 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
     with pytest.raises(ValueError, match="layer"):
         wrapper = PruneLowMagnitude(keras.layers.ReLU())
         wrapper.build((None, 3))
-
-    class Subclassed(keras.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = keras.layers.Dense(2)
-
-        def call(self, x):
-            return self.dense(x)
-
-    subclassed = Subclassed()
-    subclassed(np.zeros((1, 3), np.float32))
     with pytest.raises(ValueError, match="model"):
-        prune_low_magnitude(subclassed)
+        prune_low_magnitude(built_subclassed_model())
 
 
 def test_steps_per_execution_applies_the_latest_pruning_step_of_each_block():

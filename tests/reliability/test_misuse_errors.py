@@ -5,20 +5,12 @@ import keras
 import numpy as np
 import pytest
 
+from tests.subclassed_model import built_subclassed_model
 from tf_lowprec.formats import IntegerAffine
 from tf_lowprec.layers import quantize_weights
 from tf_lowprec.optimizers import SVRG
 from tf_lowprec.pruning import prune_filters, prune_low_magnitude
 from tf_lowprec.training import VarianceReduced
-
-
-class _Subclassed(keras.Model):
-    def __init__(self):
-        super().__init__()
-        self.d1 = keras.layers.Dense(4)
-
-    def call(self, x):
-        return self.d1(x)
 
 
 def _functional():
@@ -36,8 +28,7 @@ def test_loss_passed_positionally_to_variance_reduced_compile():
 
 
 def test_prune_filters_on_a_subclassed_model():
-    model = _Subclassed()
-    model(np.ones((1, 3)))
+    model = built_subclassed_model()
     with pytest.raises(ValueError, match="Functional or Sequential.*subclassed"):
         prune_filters(model)
     with pytest.raises(ValueError, match="Functional or Sequential.*to_prune="):
