@@ -18,8 +18,6 @@ any of its flags can be appended and override these defaults.
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
 from tf_lowprec.experiments import scaling
 
 COMMON = ["--models", "mlp,cnn", "--optimizers", "sgd,grda"]

@@ -36,6 +36,7 @@ settings: a functional test, not a measurement).
 """
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -43,21 +44,32 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import tensorflow as tf
+
+from tf_lowprec.experiments.results_io import write_csv_atomic
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BENCHMARKS = os.path.dirname(HERE)
 ROOT = os.path.dirname(BENCHMARKS)
-sys.path[:0] = [BENCHMARKS, ROOT]
 
-import tensorflow as tf
-from harness import (
-    environment,
-    interleave,
-    paired_summary,
-    step_timer,
-    with_environment,
-)
 
-from tf_lowprec.experiments.results_io import write_csv_atomic
+def _benchmark_module(name):
+    """`benchmarks/<name>.py`, loaded from its file.
+
+    The other benchmarks import their neighbours (`harness`, ...) directly:
+    `python benchmarks/<script>.py` runs with benchmarks/ on the path. This
+    script lives one folder down (its command, `benchmarks/gpu/run.sh`, and
+    its tests name that path), so it loads them by file instead.
+    """
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # as an import would (dataclasses look it up)
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+harness = _benchmark_module("harness")
 
 
 def _device(args):
@@ -118,9 +130,9 @@ def step_ratios(args, device):
         "lp_sgd": compiled(base, low_precision_sgd(0.05, momentum=0.9, seed=0)),
         "qat": compiled(qat_model, keras.optimizers.SGD(0.05, momentum=0.9)),
     }
-    timers = {name: step_timer(lambda m=m: m.train_on_batch(x, y), args.steps)
+    timers = {name: harness.step_timer(lambda m=m: m.train_on_batch(x, y), args.steps)
               for name, m in variants.items()}
-    summary = paired_summary(interleave(timers, args.repeats, args.warmup), "sgd")
+    summary = harness.paired_summary(harness.interleave(timers, args.repeats, args.warmup), "sgd")
     for row in summary:
         # The float model of the QAT ratio is the SGD baseline itself.
         row.update({"baseline": "float (sgd)" if row["variant"] == "qat" else "sgd",
@@ -134,7 +146,6 @@ def step_ratios(args, device):
 
 def quantizer_throughput(args, device):
     import numpy as np
-    from quantizer_throughput import FORMATS
 
     from tf_lowprec.ops import quantize
 
@@ -148,16 +159,16 @@ def quantizer_throughput(args, device):
         def step():
             return run(x)[0, 0]  # one element: waits for the whole kernel, copies 4 bytes
 
-        return step_timer(step, args.steps)
+        return harness.step_timer(step, args.steps)
 
     timers = {("x * 2", "-"): timer(lambda t: t * 2.0)}
-    for fmt in FORMATS:
+    for fmt in _benchmark_module("quantizer_throughput").FORMATS:
         for mode in ("nearest", "stochastic"):
             timers[(repr(fmt), mode)] = timer(lambda t, fmt=fmt, mode=mode: quantize(t, fmt, mode, seed=1))
     names = {f"{k[0]} | {k[1]}": k for k in timers}
-    rows_ = interleave({n: timers[k] for n, k in names.items()}, args.repeats, args.warmup)
+    rows_ = harness.interleave({n: timers[k] for n, k in names.items()}, args.repeats, args.warmup)
     out = []
-    for row in paired_summary(rows_, "x * 2 | -"):
+    for row in harness.paired_summary(rows_, "x * 2 | -"):
         fmt, mode = names[row["variant"]]
         seconds = row["median_seconds"]
         out.append({"format": fmt, "rounding": mode, "elements": x.shape.num_elements(),
@@ -211,13 +222,13 @@ def main(argv=None):
               f"({', '.join(sections)}); nothing written.")
         return 0
     print(f"gpu_bench: {device[2]} x {device[1]}; sections {', '.join(sections)}; out {args.out}")
-    env = environment()
+    env = harness.environment()
     for name in sections:
         start = time.perf_counter()
         csv_name, run = SECTIONS[name]
         rows = run(args, device)
         if csv_name:
-            write_csv_atomic(os.path.join(args.out, csv_name), with_environment(rows, env))
+            write_csv_atomic(os.path.join(args.out, csv_name), harness.with_environment(rows, env))
             for row in rows:
                 print("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                        for k, v in row.items() if k not in ("device", "device_kind")))

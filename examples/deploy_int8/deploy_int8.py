@@ -34,11 +34,8 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import keras
 import numpy as np
@@ -275,7 +272,7 @@ def run_tfmot(name, model, x_train, y_train, x_test, y_test, args, tflite_dir):
         row_path = os.path.join(tmp, "row.json")
         command = [
             args.tfmot_python,
-            os.path.join(HERE, "tfmot_qat.py"),
+            os.path.join(HERE, "..", "..", "benchmarks", "tfmot_qat.py"),
             "--model", name,
             "--weights", weights,
             "--data", arrays,

@@ -23,9 +23,7 @@ images. Equivalent CLI for one sweep:
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-
-from tf_lowprec.experiments.sweep import CLASSIC_OPTIMIZERS, format_summary, sweep  # noqa: E402
+from tf_lowprec.experiments.sweep import CLASSIC_OPTIMIZERS, format_summary, sweep
 
 RESULTS = os.path.join(os.path.dirname(__file__), "results")
 LEARNING_RATES = [1, 0.1, 0.01, 0.001, 0.0001]

@@ -13,14 +13,11 @@
 
 import argparse
 import math
-import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+import keras
 
-import keras  # noqa: E402
-
-from tf_lowprec import data, models, pruning  # noqa: E402
+from tf_lowprec import data, models, pruning
 
 
 def compile_and_fit(model, train, test, epochs, lr):

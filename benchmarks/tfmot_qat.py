@@ -1,14 +1,16 @@
-"""TFMOT baseline for deploy_int8.py: QAT + TFLite conversion in tf_keras, separate process.
+"""TFMOT baseline for examples/deploy_int8/deploy_int8.py: QAT + TFLite conversion in tf_keras.
 
-    VENV/bin/python examples/deploy_int8/tfmot_qat.py --model cnn \
+    VENV/bin/python benchmarks/tfmot_qat.py --model cnn \
         --weights float_weights.npz --data data.npz --out-json row.json
 
 Run by `deploy_int8.py --tfmot-python VENV/bin/python` (VENV: a virtual
 environment with the `[tfmot]` extra, `tensorflow-model-optimization` and
-`tf-keras`). TFMOT switches `tf.keras` to tf_keras for the whole process,
+`tf-keras`), in its own process. It sits here, beside the other TFMOT
+baseline (`tfmot_prune.py`), to share that script's tf_keras cnn. TFMOT
+switches `tf.keras` to tf_keras for the whole process,
 so no Keras 3 model is built here: the script rebuilds the same
 architectures in tf_keras (same layer order; the cnn is
-`benchmarks/tfmot_prune.py`'s copy), starts from the float weights the Keras 3 run trained
+`tfmot_prune.build_cnn`), starts from the float weights the Keras 3 run trained
 (`--weights`), checks that the tf_keras float model gives the same test
 predictions, then applies `tfmot.quantization.keras.quantize_model`,
 fine-tunes it as deploy_int8.py fine-tunes its QAT model (Adam,
@@ -19,7 +21,6 @@ fine-tunes it as deploy_int8.py fine-tunes its QAT model (Adam,
 import argparse
 import json
 import os
-import sys
 import tempfile
 
 import numpy as np
@@ -28,9 +29,6 @@ import tensorflow as tf
 # TFMOT first: it decides what tf.keras means in this process.
 import tensorflow_model_optimization as tfmot
 import tf_keras
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
-
 from tfmot_prune import build_cnn
 
 layers = tf_keras.layers
