@@ -91,8 +91,54 @@ def test_swalp_study(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_halp_study(tmp_path, monkeypatch):
     module = _load("examples", "halp", "halp_study.py")
-    argv = TINY + ["--epochs", "2", "--batch-size", "32", "--runs", "HALP 8b T=0.5",
-                   "--no-progress"]
-    out = _check_resume(module, argv, "halp_study.csv", ["HALP 8b T=0.5"], tmp_path, monkeypatch)
-    assert "| HALP 8b T=0.5 | 1 |" in (out / "summary.md").read_text()
-    assert (out / "curves_T_sweep.png").stat().st_size > 0
+    runs = ["SVRG T=0.5", "HALP 8b T=0.5"]
+    argv = TINY + ["--epochs", "2", "--batch-size", "32", "--runs", ",".join(runs),
+                   "--eval-every", "2", "--no-progress"]
+    out = _check_resume(module, argv, "halp_study.csv", runs, tmp_path, monkeypatch)
+    summary = (out / "summary.md").read_text()
+    assert "| HALP 8b T=0.5 | 1 |" in summary
+    assert "| HALP 8b T=0.5 − SVRG T=0.5 | 1 |" in summary
+    for name in ("curves_T_sweep.png", "deltas.png"):
+        assert (out / name).stat().st_size > 0
+    a = read_csv(str(out / "halp_study.csv"))
+    assert [r["test_accuracy"] == "" for r in a] == [True, False, True, False]  # every 2nd
+    # in rounds of one epoch (all runs to epoch 1, then to 2): the same training, epoch-major,
+    # and the end of every round is evaluated
+    rounds = tmp_path / "rounds"
+    module.main(argv + ["--round", "1", "--out", str(rounds)])
+    b = read_csv(str(rounds / "halp_study.csv"))
+    assert [(r["run"], r["epoch"]) for r in b] == [
+        (run, str(e)) for e in (1, 2) for run in runs]
+    assert all(r["test_accuracy"] != "" for r in b)
+    key = lambda r: (r["run"], r["epoch"])  # noqa: E731
+    for x, y in zip(sorted(a, key=key), sorted(b, key=key)):
+        assert {k: v for k, v in x.items() if k != "seconds" and not k.startswith("test")} \
+            == {k: v for k, v in y.items() if k != "seconds" and not k.startswith("test")}
+
+
+def test_halp_study_statistics():
+    module = _load("examples", "halp", "halp_study.py")
+    assert module.epoch_targets(10, 0) == [10]
+    assert module.epoch_targets(10, 4) == [4, 8, 10]
+    assert module.epoch_targets(10, 5) == [5, 10]
+    assert module.epoch_targets(3, 5) == [3]
+    # paired t = mean / (sd / sqrt(n)), against the two-sided 5 % critical value 4.303 (n = 3)
+    text, significant = module.paired([1.0, 2.0, 3.0])
+    assert text == "+2.00 ± 1.00 (3/3 > 0, t = +3.5)" and not significant
+    text, significant = module.paired([-1.0, -1.1, -0.9])
+    assert text == "-1.00 ± 0.10 (0/3 > 0, t = -17.3)" and significant
+    args = module.parse_args(["--epochs", "6", "--limit", "256", "--batch-size", "128",
+                              "--converge-window", "4"])
+    losses = [2.0, 1.0, 0.8, 0.5, 0.4, 0.32]
+    rows = [{"run": "SVRG T=1", "seed": "0", "epoch": str(e + 1), "train_loss": str(v),
+             "test_accuracy": str(0.5 + e / 100)} for e, v in enumerate(losses)]
+    stats, iterations = module.per_run_seed(rows, args)
+    s = stats[("SVRG T=1", 0)]
+    assert iterations == 12  # 2 steps per epoch: 100 iterations would be 50 epochs, 6 ran
+    # least-squares slope of log(loss) over epochs 0..3 of the window: sum((x - 1.5) y) / 5
+    y = np.log(losses[-4:])
+    slope = (-1.5 * y[0] - 0.5 * y[1] + 0.5 * y[2] + 1.5 * y[3]) / 5
+    assert s["rate"] == pytest.approx(1 - np.exp(slope)) and 0.2 < s["rate"] < 0.3
+    assert s["loss"] == pytest.approx(np.mean(losses)) and s["best"] == pytest.approx(55.0)
+    with pytest.raises(ValueError, match="--round"):
+        module.parse_args(["--round", "-1"])
