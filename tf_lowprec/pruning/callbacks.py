@@ -1,5 +1,9 @@
 """Driving the masks from training: `update_masks` and the `UpdatePruningStep` callback."""
 
+from __future__ import annotations
+
+from typing import Any, Self
+
 import keras
 from keras import ops
 
@@ -48,7 +52,7 @@ def _update(wrappers, step, last_step):
     return updated
 
 
-def update_masks(model, step, last_step=None):
+def update_masks(model: keras.Model, step: int, last_step: int | None = None) -> list[str]:
     """Recomputes the masks whose schedule prunes at `step`.
 
     For each wrapper, `should_prune, sparsity = schedule(step)`; if it
@@ -93,7 +97,7 @@ class UpdatePruningStep(keras.callbacks.Callback):
     ```
     """
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         wrappers = pruning_wrappers(self.model)
         if not wrappers:
             raise ValueError(
@@ -105,16 +109,16 @@ class UpdatePruningStep(keras.callbacks.Callback):
         self._wrappers = wrappers
         self._steps_per_call = max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch_start = int(ops.convert_to_numpy(self.model.optimizer.iterations))
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         first = self._epoch_start + batch + 1
         _update(self._wrappers, first, first + self._steps_per_call - 1)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)

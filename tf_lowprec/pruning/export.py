@@ -12,10 +12,13 @@ arguments become converter attributes, e.g. `optimizations=[...]`).
 `TFLiteConverter.from_keras_model` targets tf.keras models and is not used.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import gzip
 import os
 import tempfile
+from typing import Any
 
 import keras
 
@@ -23,7 +26,7 @@ from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 
-def gzipped_size(path):
+def gzipped_size(path: str | os.PathLike[str]) -> int:
     """Bytes of the file at `path` after `gzip -9` (deterministic, no timestamp)."""
     with open(path, "rb") as f:
         return len(gzip.compress(f.read(), compresslevel=9, mtime=0))
@@ -50,11 +53,13 @@ class ExportSizes:
     tflite_gzip: int | None
     tflite_sparse: int | None
 
-    def as_dict(self):
+    def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def export_sizes(model, directory=None, tflite=True):
+def export_sizes(
+    model: keras.Model, directory: str | os.PathLike[str] | None = None, tflite: bool = True
+) -> ExportSizes:
     """Exports `model` (pruning wrappers stripped first) and measures the files.
 
     The `.keras` file holds the architecture and weights only: a compiled

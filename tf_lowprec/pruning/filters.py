@@ -1,5 +1,9 @@
 """Structured pruning of whole filters/units by L1 norm: `PruneFilters`, `prune_filters`."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
@@ -7,6 +11,11 @@ from tf_lowprec.models import rewrite
 from tf_lowprec.pruning import masking
 from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from tf_lowprec.pruning.schedules import PruningSchedule
 
 _LEADER_TYPES = (keras.layers.Conv2D, keras.layers.Dense)
 
@@ -54,7 +63,13 @@ class PruneFilters(PruningWrapper):
 
     _name_prefix = "prune_filters"
 
-    def __init__(self, layer, pruning_schedule=None, follow=None, **kwargs):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        pruning_schedule: PruningSchedule | None = None,
+        follow: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if pruning_schedule is None:
             pruning_schedule = ConstantSparsity(0.5, begin_step=0, frequency=100)
         if follow is None and not isinstance(layer, _LEADER_TYPES):
@@ -75,7 +90,7 @@ class PruneFilters(PruningWrapper):
         super().__init__(layer, pruning_schedule, **kwargs)
         self.follow = follow
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
         if isinstance(self.layer, keras.layers.BatchNormalization) and input_shape is not None:
             axis = self.layer.axis
             rank = len(input_shape)
@@ -108,22 +123,26 @@ class PruneFilters(PruningWrapper):
         return masking.unit_mask(variables[0], sparsity)
 
     @property
-    def unit_mask(self):
+    def unit_mask(self) -> keras.Variable:
         """The mask variable, one entry per output unit."""
         return self._groups[0][0]
 
-    def call(self, inputs, training=None, **kwargs):
+    def call(self, inputs: tf.Tensor, training: bool | None = None, **kwargs: Any) -> tf.Tensor:
         outputs = super().call(inputs, training=training, **kwargs)
         mask = self.unit_mask
         return outputs * ops.cast(mask, outputs.dtype)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["follow"] = self.follow
         return config
 
 
-def prune_filters(model, pruning_schedule=None, layers=None):
+def prune_filters(
+    model: keras.Model,
+    pruning_schedule: PruningSchedule | None = None,
+    layers: rewrite.LayerSelection = None,
+) -> keras.Model:
     """Adds L1-norm filter pruning to the Conv2D and Dense layers of a model.
 
     Every selected Conv2D/Dense layer is wrapped in `PruneFilters` (each

@@ -1,5 +1,7 @@
 """A small FLOPs counter for Conv and Dense layers (per example, inference)."""
 
+from __future__ import annotations
+
 import dataclasses
 import math
 
@@ -22,7 +24,7 @@ class FlopsReport:
     macs: int
 
     @property
-    def flops(self):
+    def flops(self) -> int:
         """`2 * macs` (one multiply and one add per MAC)."""
         return 2 * self.macs
 
@@ -85,7 +87,7 @@ def layer_macs(layer, output_shape):
     return None
 
 
-def count_flops(model):
+def count_flops(model: keras.Model) -> FlopsReport:
     """Counts the MACs/FLOPs of a model's Conv and Dense layers per example.
 
     Uses each layer's output shape from the model graph, so every layer must

@@ -1,11 +1,18 @@
 """Unstructured magnitude pruning: `PruneLowMagnitude` and `prune_low_magnitude`."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 
 from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.masking import magnitude_mask
 from tf_lowprec.pruning.schedules import ConstantSparsity
 from tf_lowprec.pruning.wrapper import PruningWrapper
+
+if TYPE_CHECKING:
+    from tf_lowprec.pruning.schedules import PruningSchedule
 
 #: Variable names pruned by default (Dense/Conv*/EinsumDense kernels,
 #: separable/depthwise kernels, embeddings); biases and normalization
@@ -57,7 +64,12 @@ class PruneLowMagnitude(PruningWrapper):
 
     _name_prefix = "prune_low_magnitude"
 
-    def __init__(self, layer, pruning_schedule=None, **kwargs):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        pruning_schedule: PruningSchedule | None = None,
+        **kwargs: Any,
+    ) -> None:
         if pruning_schedule is None:
             pruning_schedule = ConstantSparsity(0.5, begin_step=0, frequency=100)
         super().__init__(layer, pruning_schedule, **kwargs)
@@ -85,7 +97,11 @@ def _selected(layer, layers):
     return layer.name in layers
 
 
-def prune_low_magnitude(to_prune, pruning_schedule=None, layers=None):
+def prune_low_magnitude(
+    to_prune: keras.layers.Layer,
+    pruning_schedule: PruningSchedule | None = None,
+    layers: rewrite.LayerSelection = None,
+) -> PruneLowMagnitude | keras.Model:
     """Adds magnitude pruning to a layer or to every prunable layer of a model.
 
     Keras 3 counterpart of `tfmot.sparsity.keras.prune_low_magnitude`, with

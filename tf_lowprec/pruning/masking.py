@@ -4,12 +4,20 @@ Pure functions of tensors, no variables; the wrappers call them when the
 schedule says so.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from keras import ops
 
 from tf_lowprec import validation
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
-def keep_count(size, sparsity):
+
+def keep_count(size: int, sparsity: float) -> int:
     """Number of entries kept out of `size` at `sparsity`.
 
     `k = max(round(size * (1 - sparsity)), 1)` with round-half-to-even, the
@@ -41,7 +49,7 @@ def _top_k_mask(scores, k):
     return ops.scatter(ops.expand_dims(indices, -1), ops.ones((k,), "float32"), (size,))
 
 
-def magnitude_mask(weights, sparsity):
+def magnitude_mask(weights: TensorLike, sparsity: float) -> tf.Tensor:
     """Unstructured magnitude mask: keeps the `k` largest `|w|` of the tensor.
 
     With `k = keep_count(w.size, sparsity)`, `mask_i = 1` for the `k` entries
@@ -80,7 +88,7 @@ def unit_scores(kernel):
     return ops.sum(kernel, axis=axes) if axes else kernel
 
 
-def unit_mask(kernel, sparsity):
+def unit_mask(kernel: TensorLike, sparsity: float) -> tf.Tensor:
     """Structured mask over output units: keeps the `k` largest L1 norms.
 
     `k = keep_count(n_units, sparsity)`; ties keep the lower unit index.

@@ -6,7 +6,10 @@ step convention is TFMOT's: the step about to run is numbered
 schedule with `begin_step=0` first prunes at step `frequency`.
 """
 
+from __future__ import annotations
+
 import abc
+from typing import Any, Self
 
 import keras
 
@@ -54,7 +57,7 @@ class PruningSchedule(abc.ABC):
 
     _allow_endless = True
 
-    def __init__(self, begin_step, end_step, frequency):
+    def __init__(self, begin_step: int, end_step: int, frequency: int) -> None:
         self.begin_step = validation.integer(begin_step, "begin_step", minimum=0)
         self.end_step = validation.integer(end_step, "end_step", minimum=-1)
         self.frequency = validation.positive_int(frequency, "frequency")
@@ -69,21 +72,21 @@ class PruningSchedule(abc.ABC):
                 f"end_step={end_step!r} with begin_step={begin_step!r}"
             )
 
-    def should_prune(self, step):
+    def should_prune(self, step: int) -> bool:
         """Whether masks are recomputed at `step` (a Python bool)."""
         step = _check_step(step)
         in_range = step >= self.begin_step and (self.end_step == -1 or step <= self.end_step)
         return in_range and (step - self.begin_step) % self.frequency == 0
 
     @abc.abstractmethod
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         """Target sparsity (fraction of zeros) at `step`, a float in [0, 1)."""
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> tuple[bool, float]:
         step = _check_step(step)
         return self.should_prune(step), float(self.sparsity_at(step))
 
-    def last_pruning_step(self, first, last):
+    def last_pruning_step(self, first: int, last: int) -> int | None:
         """Largest pruning step in `[first, last]`, or `None` if there is none.
 
         Used when several training steps run per callback (`steps_per_execution`).
@@ -94,11 +97,11 @@ class PruningSchedule(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """Constructor arguments, JSON-serializable."""
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
 
     def __eq__(self, other):
@@ -134,14 +137,20 @@ class ConstantSparsity(PruningSchedule):
     ```
     """
 
-    def __init__(self, target_sparsity, begin_step=0, end_step=-1, frequency=100):
+    def __init__(
+        self,
+        target_sparsity: float,
+        begin_step: int = 0,
+        end_step: int = -1,
+        frequency: int = 100,
+    ) -> None:
         super().__init__(begin_step, end_step, frequency)
         self.target_sparsity = validation.float_in_range(target_sparsity, "target_sparsity", 0.0, 1.0, high_open=True)
 
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         return self.target_sparsity
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "target_sparsity": self.target_sparsity,
             "begin_step": self.begin_step,
@@ -183,8 +192,15 @@ class PolynomialDecay(PruningSchedule):
 
     _allow_endless = False
 
-    def __init__(self, initial_sparsity, final_sparsity, begin_step, end_step, power=3,
-                 frequency=100):
+    def __init__(
+        self,
+        initial_sparsity: float,
+        final_sparsity: float,
+        begin_step: int,
+        end_step: int,
+        power: float = 3,
+        frequency: int = 100,
+    ) -> None:
         super().__init__(begin_step, end_step, frequency)
         if self.end_step == self.begin_step:
             raise ValueError(
@@ -195,7 +211,7 @@ class PolynomialDecay(PruningSchedule):
         self.final_sparsity = validation.float_in_range(final_sparsity, "final_sparsity", 0.0, 1.0, high_open=True)
         self.power = validation.positive_float(power, "power")
 
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         step = _check_step(step)
         p = (step - self.begin_step) / (self.end_step - self.begin_step)
         p = min(1.0, max(0.0, p))
@@ -203,7 +219,7 @@ class PolynomialDecay(PruningSchedule):
             (1.0 - p) ** self.power
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_sparsity": self.initial_sparsity,
             "final_sparsity": self.final_sparsity,

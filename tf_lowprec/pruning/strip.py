@@ -1,11 +1,15 @@
 """`strip_pruning`: a plain Keras model with the pruning masks baked in."""
 
 
+from __future__ import annotations
+
+import keras
+
 from tf_lowprec.models import rewrite
 from tf_lowprec.pruning.wrapper import PruningWrapper
 
 
-def strip_pruning(model):
+def strip_pruning(model: keras.Model) -> keras.Model:
     """Removes every pruning wrapper, keeping the zeros it produced.
 
     Each `PruneLowMagnitude` / `PruneFilters` layer is replaced by a fresh

@@ -17,11 +17,20 @@ Mechanism (shared by magnitude and filter pruning):
 The wrapped layer's own constraint, if any, is kept and applied first.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 from keras import ops
 
 from tf_lowprec.pruning.schedules import PruningSchedule
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 _CALLBACK_MISSING = (
     "Layer `{name}` is pruned but no mask updater is attached. Add "
@@ -70,7 +79,12 @@ class PruningWrapper(keras.layers.Wrapper):
 
     _name_prefix = "pruned"
 
-    def __init__(self, layer, pruning_schedule, **kwargs):
+    def __init__(
+        self,
+        layer: keras.layers.Layer,
+        pruning_schedule: PruningSchedule | dict[str, Any],
+        **kwargs: Any,
+    ) -> None:
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(
                 f"`layer` must be a keras.layers.Layer. Received: layer={layer!r}"
@@ -100,7 +114,7 @@ class PruningWrapper(keras.layers.Wrapper):
 
     # -- Keras layer API --------------------------------------------------------
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: tuple[int | None, ...] | None = None) -> None:
         super().build(input_shape)
         self._groups = []
         for mask_name, shape, variables in self._mask_groups():
@@ -116,15 +130,15 @@ class PruningWrapper(keras.layers.Wrapper):
             self._groups.append((mask, variables))
         self.built = True
 
-    def call(self, inputs, training=None, **kwargs):
+    def call(self, inputs: tf.Tensor, training: bool | None = None, **kwargs: Any) -> tf.Tensor:
         if training and not self.mask_updates_attached:
             raise RuntimeError(_CALLBACK_MISSING.format(name=self.name))
         return self.layer(inputs, **kwargs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return self.layer.compute_output_shape(input_shape)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["pruning_schedule"] = keras.saving.serialize_keras_object(
             self.pruning_schedule
@@ -134,31 +148,31 @@ class PruningWrapper(keras.layers.Wrapper):
     # -- masks ------------------------------------------------------------------
 
     @property
-    def masks(self):
+    def masks(self) -> list[keras.Variable]:
         """The mask variables, one per pruned group."""
         return [mask for mask, _ in self._groups]
 
     @property
-    def pruned_variables(self):
+    def pruned_variables(self) -> list[keras.Variable]:
         """The wrapped layer's variables that carry a mask constraint."""
         return [v for _, variables in self._groups for v in variables]
 
-    def assign_masks(self, masks):
+    def assign_masks(self, masks: Sequence[TensorLike]) -> None:
         """Sets the masks and zeroes the weights they remove."""
         for (mask, variables), new in zip(self._groups, masks, strict=True):
             mask.assign(ops.cast(new, mask.dtype))
             for variable in variables:
                 variable.assign(variable * ops.cast(mask, variable.dtype))
 
-    def update_masks(self, sparsity):
+    def update_masks(self, sparsity: float) -> None:
         """Recomputes every mask at `sparsity` from the current weights."""
         self.assign_masks([self._compute_mask(i, sparsity) for i in range(len(self._groups))])
 
-    def apply_masks(self):
+    def apply_masks(self) -> None:
         """Zeroes the masked weights again (e.g. after `set_weights`)."""
         self.assign_masks(self.masks)
 
-    def masked_weights(self):
+    def masked_weights(self) -> list[np.ndarray]:
         """The wrapped layer's weights as numpy arrays with the masks applied.
 
         Masked entries are `+0.0` (not `-0.0`), which keeps exported files
