@@ -25,14 +25,22 @@ new batch shape (cheap; with `jit_compile=True` it means one XLA compile per
 distinct batch size).
 """
 
+from __future__ import annotations
+
 import math
 import re
+from collections.abc import Callable, Sequence
+from typing import Any, Self, TypeAlias
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_lowprec import validation
+
+BatchSizeSchedule: TypeAlias = int | str | Callable[[int], int]
+"""A batch-size schedule as the APIs take it: an int (constant), a spec string such
+as `"30+10*epoch"`, or a callable `epoch -> batch size`."""
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -55,13 +63,13 @@ class LinearBatchSize:
         r"^\s*(?P<initial>\d+)\s*(?:(?P<sign>[+-])\s*(?P<inc>\d+)\s*\*\s*epoch)?\s*$"
     )
 
-    def __init__(self, initial, increment=0, maximum=None):
+    def __init__(self, initial: int, increment: int = 0, maximum: int | None = None) -> None:
         self.initial = validation.positive_int(initial, "initial")
         self.increment = validation.integer(increment, "increment")
         self.maximum = validation.optional(validation.positive_int, maximum, "maximum")
 
     @classmethod
-    def from_string(cls, spec):
+    def from_string(cls, spec: str) -> Self:
         """Parses `"64"`, `"30+10*epoch"` or `"256 - 16*epoch"`."""
         match = cls._SPEC.match(spec)
         if match is None:
@@ -84,7 +92,7 @@ class LinearBatchSize:
             f"increment={self.increment}, maximum={self.maximum})"
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial": self.initial,
             "increment": self.increment,
@@ -92,11 +100,11 @@ class LinearBatchSize:
         }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)
 
 
-def get_batch_size_schedule(spec):
+def get_batch_size_schedule(spec: BatchSizeSchedule) -> Callable[[int], int]:
     """Turns an int, a spec string or a callable into `epoch -> batch size`.
 
     Args:
@@ -152,16 +160,16 @@ class ScheduledBatches:
 
     def __init__(
         self,
-        x,
-        y,
-        batch_size,
-        subset_size=None,
-        overlap=False,
-        steps_per_epoch=None,
-        drop_remainder=False,
-        shuffle=True,
-        seed=0,
-    ):
+        x: Any,
+        y: Any,
+        batch_size: BatchSizeSchedule,
+        subset_size: int | None = None,
+        overlap: bool = False,
+        steps_per_epoch: int | None = None,
+        drop_remainder: bool = False,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
         self.schedule = get_batch_size_schedule(batch_size)
         sizes = {len(a) for a in tf.nest.flatten((x, y))}
         if len(sizes) != 1:
@@ -200,11 +208,11 @@ class ScheduledBatches:
         self._y = tf.nest.map_structure(tf.convert_to_tensor, y)
 
     @property
-    def num_examples(self):
+    def num_examples(self) -> int:
         """Size of the training subset."""
         return len(self.indices)
 
-    def batch_size(self, epoch):
+    def batch_size(self, epoch: int) -> int:
         """The batch size of `epoch` (capped at the subset size)."""
         size = self.schedule(epoch)
         if int(size) != size or size < 1:
@@ -214,7 +222,7 @@ class ScheduledBatches:
             )
         return min(int(size), self.num_examples)
 
-    def num_batches(self, epoch):
+    def num_batches(self, epoch: int) -> int:
         """Steps in `epoch`."""
         size = self.batch_size(epoch)
         if self.overlap and self.steps_per_epoch is not None:
@@ -223,7 +231,7 @@ class ScheduledBatches:
             return self.num_examples // size
         return math.ceil(self.num_examples / size)
 
-    def epoch_indices(self, epoch):
+    def epoch_indices(self, epoch: int) -> list[np.ndarray]:
         """The example indices of every batch of `epoch`, as a list of arrays."""
         rng = np.random.default_rng([self.seed, int(epoch)])
         size, steps = self.batch_size(epoch), self.num_batches(epoch)
@@ -235,7 +243,7 @@ class ScheduledBatches:
         order = rng.permutation(self.indices) if self.shuffle else self.indices
         return [order[i * size : (i + 1) * size] for i in range(steps)]
 
-    def dataset(self, epoch):
+    def dataset(self, epoch: int) -> tf.data.Dataset:
         """A `tf.data.Dataset` of `(x, y)` batches for `epoch`."""
         batches = self.epoch_indices(epoch)
         flat = np.concatenate(batches)
@@ -261,7 +269,7 @@ class _BatchSizeLog(keras.callbacks.Callback):
         super().__init__()
         self.batches = batches
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["batch_size"] = self.batches.batch_size(epoch)
             logs["steps"] = self.batches.num_batches(epoch)
@@ -272,12 +280,12 @@ class _OneTrainingRun(keras.callbacks.CallbackList):
 
     _started = False
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self._started:
             self._started = True
             super().on_train_begin(logs)
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         pass  # the driver calls `finish` once, after the last epoch
 
     def finish(self, logs=None):
@@ -286,14 +294,14 @@ class _OneTrainingRun(keras.callbacks.CallbackList):
 
 
 def fit_with_batch_schedule(
-    model,
-    batches,
-    epochs,
-    callbacks=None,
-    verbose="auto",
-    initial_epoch=0,
-    **fit_kwargs,
-):
+    model: keras.Model,
+    batches: ScheduledBatches,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] | None = None,
+    verbose: str | int = "auto",
+    initial_epoch: int = 0,
+    **fit_kwargs: Any,
+) -> keras.callbacks.History:
     """`model.fit` over `epochs`, each epoch with its scheduled batch size.
 
     Args:

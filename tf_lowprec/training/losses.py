@@ -38,11 +38,19 @@ below fill the gaps TensorFlow Addons left (it does not run on Keras 3):
 the width of `y_pred` before calling a loss that wants one-hot targets.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers.registry import check_keywords, lookup_key
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -67,7 +75,13 @@ class IntegerLabels(keras.losses.Loss):
     True
     """
 
-    def __init__(self, loss, reduction=None, name=None, dtype=None):
+    def __init__(
+        self,
+        loss: keras.losses.Loss | dict[str, Any],
+        reduction: str | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ) -> None:
         if isinstance(loss, dict):
             loss = keras.losses.deserialize(loss)
         if not isinstance(loss, keras.losses.Loss):
@@ -82,7 +96,7 @@ class IntegerLabels(keras.losses.Loss):
         )
         self.loss = loss
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> tf.Tensor:
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape):
@@ -92,7 +106,7 @@ class IntegerLabels(keras.losses.Loss):
         )
         return self.loss.call(one_hot, y_pred)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["loss"] = keras.losses.serialize(self.loss)
         return config
@@ -126,15 +140,15 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 
     def __init__(
         self,
-        pos_weight=1.0,
-        reduction="sum_over_batch_size",
-        name="weighted_binary_crossentropy",
-        dtype=None,
-    ):
+        pos_weight: float = 1.0,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "weighted_binary_crossentropy",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.pos_weight = validation.positive_float(pos_weight, "pos_weight")
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> tf.Tensor:
         x = ops.convert_to_tensor(y_pred)
         z = ops.cast(y_true, x.dtype)
         q = ops.convert_to_tensor(self.pos_weight, x.dtype)
@@ -148,7 +162,7 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         )
         return ops.mean(elementwise, axis=-1)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["pos_weight"] = self.pos_weight
         return config
@@ -191,19 +205,19 @@ class SigmoidFocalCrossentropy(keras.losses.Loss):
 
     def __init__(
         self,
-        alpha=0.25,
-        gamma=2.0,
-        from_logits=False,
-        reduction="sum_over_batch_size",
-        name="sigmoid_focal_crossentropy",
-        dtype=None,
-    ):
+        alpha: float | None = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "sigmoid_focal_crossentropy",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.alpha = validation.optional(validation.float_in_range, alpha, "alpha", 0.0, 1.0)
         self.gamma = validation.non_negative_float(gamma, "gamma")
         self.from_logits = validation.boolean(from_logits, "from_logits")
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> tf.Tensor:
         y_pred = ops.convert_to_tensor(y_pred)
         z = ops.cast(y_true, y_pred.dtype)
         ce = ops.binary_crossentropy(z, y_pred, from_logits=self.from_logits)
@@ -217,7 +231,7 @@ class SigmoidFocalCrossentropy(keras.losses.Loss):
             loss = ops.multiply(a_t, loss)
         return ops.sum(loss, axis=-1)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
@@ -272,14 +286,14 @@ class WeightedKappaLoss(keras.losses.Loss):
 
     def __init__(
         self,
-        num_classes=None,
-        weightage="quadratic",
-        epsilon=1e-6,
-        from_logits=False,
-        reduction="sum_over_batch_size",
-        name="weighted_kappa_loss",
-        dtype=None,
-    ):
+        num_classes: int | None = None,
+        weightage: str = "quadratic",
+        epsilon: float = 1e-6,
+        from_logits: bool = False,
+        reduction: str | None = "sum_over_batch_size",
+        name: str = "weighted_kappa_loss",
+        dtype: str | None = None,
+    ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.weightage = validation.choice(weightage, "weightage", ("linear", "quadratic"))
         self.num_classes = validation.optional(
@@ -288,7 +302,7 @@ class WeightedKappaLoss(keras.losses.Loss):
         self.epsilon = validation.non_negative_float(epsilon, "epsilon")
         self.from_logits = validation.boolean(from_logits, "from_logits")
 
-    def call(self, y_true, y_pred):
+    def call(self, y_true: TensorLike, y_pred: TensorLike) -> tf.Tensor:
         y_pred = ops.convert_to_tensor(y_pred)
         num_classes = self.num_classes or y_pred.shape[-1]
         probs = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
@@ -313,7 +327,7 @@ class WeightedKappaLoss(keras.losses.Loss):
         ratio = ops.divide_no_nan(numerator, denominator)
         return ops.log(ops.add(ratio, self.epsilon))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
@@ -340,12 +354,12 @@ _LOSSES = {
 }
 
 
-def available_losses():
+def available_losses() -> list[str]:
     """Sorted list of the names `get_loss` accepts."""
     return sorted(_LOSSES)
 
 
-def get_loss(name, sparse_labels=True, **kwargs):
+def get_loss(name: str, sparse_labels: bool = True, **kwargs: Any) -> keras.losses.Loss:
     """Builds a named loss for logits and (by default) integer labels.
 
     Args:

@@ -20,10 +20,19 @@ PyTorch's per-epoch schedulers.
   docstring below.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
 from tf_lowprec import validation
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 CosineAnnealing = keras.optimizers.schedules.CosineDecay
 """Cosine annealing (Loshchilov & Hutter, 2017, without restarts).
@@ -53,7 +62,7 @@ class _EpochAware(keras.optimizers.schedules.LearningRateSchedule):
         )
         self.name = name
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "initial_learning_rate": self.initial_learning_rate,
             "steps_per_epoch": self.steps_per_epoch,
@@ -98,12 +107,12 @@ class MultiStep(_EpochAware):
 
     def __init__(
         self,
-        initial_learning_rate,
-        milestones,
-        gamma=0.1,
-        steps_per_epoch=None,
-        name="MultiStep",
-    ):
+        initial_learning_rate: float,
+        milestones: Sequence[int],
+        gamma: float = 0.1,
+        steps_per_epoch: int | None = None,
+        name: str = "MultiStep",
+    ) -> None:
         super().__init__(initial_learning_rate, steps_per_epoch, name)
         gamma = validation.positive_float(gamma, "gamma")
         if not isinstance(milestones, (list, tuple)):
@@ -121,14 +130,14 @@ class MultiStep(_EpochAware):
         self.milestones = milestones
         self.gamma = gamma
 
-    def __call__(self, step):
+    def __call__(self, step: int | TensorLike) -> tf.Tensor:
         position = self._position(step)
         milestones = ops.convert_to_tensor(self.milestones, "float32")
         passed = ops.sum(ops.cast(position >= milestones, "float32"))
         gamma = ops.convert_to_tensor(self.gamma, "float32")
         return ops.multiply(self.initial_learning_rate, ops.power(gamma, passed))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "milestones": self.milestones, "gamma": self.gamma}
 
 
@@ -164,13 +173,13 @@ class ConstantAndDrop(_EpochAware):
 
     def __init__(
         self,
-        initial_learning_rate,
-        drop_at,
-        drop_factor=0.1,
-        repeat=False,
-        steps_per_epoch=None,
-        name="ConstantAndDrop",
-    ):
+        initial_learning_rate: float,
+        drop_at: int,
+        drop_factor: float = 0.1,
+        repeat: bool = False,
+        steps_per_epoch: int | None = None,
+        name: str = "ConstantAndDrop",
+    ) -> None:
         super().__init__(initial_learning_rate, steps_per_epoch, name)
         drop_factor = validation.positive_float(drop_factor, "drop_factor")
         drop_at = validation.positive_int(drop_at, "drop_at")
@@ -179,7 +188,7 @@ class ConstantAndDrop(_EpochAware):
         self.drop_factor = drop_factor
         self.repeat = bool(repeat)
 
-    def __call__(self, step):
+    def __call__(self, step: int | TensorLike) -> tf.Tensor:
         position = self._position(step)
         if self.repeat:
             drops = ops.floor(ops.divide(position, float(self.drop_at)))
@@ -188,7 +197,7 @@ class ConstantAndDrop(_EpochAware):
         factor = ops.convert_to_tensor(self.drop_factor, "float32")
         return ops.multiply(self.initial_learning_rate, ops.power(factor, drops))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "drop_at": self.drop_at,
@@ -243,12 +252,12 @@ class PaperPiecewise(_EpochAware):
 
     def __init__(
         self,
-        initial_learning_rate,
-        total,
-        steps_per_epoch=None,
-        final_learning_rate=None,
-        name="PaperPiecewise",
-    ):
+        initial_learning_rate: float,
+        total: int,
+        steps_per_epoch: int | None = None,
+        final_learning_rate: float | None = None,
+        name: str = "PaperPiecewise",
+    ) -> None:
         super().__init__(initial_learning_rate, steps_per_epoch, name)
         total = validation.positive_int(total, "total")
         final_learning_rate = validation.optional(
@@ -257,7 +266,7 @@ class PaperPiecewise(_EpochAware):
         self.total = int(total)
         self.final_learning_rate = final_learning_rate
 
-    def __call__(self, step):
+    def __call__(self, step: int | TensorLike) -> tf.Tensor:
         t = ops.divide(self._position(step), float(self.total))
         # 1 - 0.99 * (t - 0.5) / 0.4, written to stay accurate near t = 0.9
         ramp = ops.add(0.01, ops.multiply(0.99 / 0.4, ops.subtract(0.9, t)))
@@ -267,7 +276,7 @@ class PaperPiecewise(_EpochAware):
             lr = ops.where(t >= 1.0, float(self.final_learning_rate), lr)
         return ops.cast(lr, "float32")
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "total": self.total,

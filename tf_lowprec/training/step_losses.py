@@ -1,6 +1,9 @@
 """A callback that keeps the training loss of individual steps."""
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 
@@ -18,19 +21,19 @@ class StepLossRecorder(keras.callbacks.Callback):
     block means, and `every` the block length in steps.
     """
 
-    def __init__(self, every=10):
+    def __init__(self, every: int = 10) -> None:
         super().__init__()
         if not isinstance(every, int) or every < 1:
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
         self.every = every
         self.block_losses = []
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._previous_mean = 0.0
         self._block = []
         self.block_losses.append([])
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         mean = float((logs or {}).get("loss", math.nan))
         k = batch + 1
         self._block.append(k * mean - (k - 1) * self._previous_mean)
@@ -38,7 +41,7 @@ class StepLossRecorder(keras.callbacks.Callback):
         if len(self._block) == self.every:
             self._flush()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._block:
             self._flush()
 

@@ -29,7 +29,10 @@ model.fit(x, y, epochs=5, callbacks=[
 ```
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import keras
 import numpy as np
@@ -107,7 +110,12 @@ class TensorBoardDiagnostics(keras.callbacks.Callback):
             to `"epoch"`.
     """
 
-    def __init__(self, log_dir="logs", histograms=True, update_freq="epoch"):
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] = "logs",
+        histograms: bool = True,
+        update_freq: str | int = "epoch",
+    ) -> None:
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not str(log_dir):
             raise ValueError(
@@ -127,23 +135,23 @@ class TensorBoardDiagnostics(keras.callbacks.Callback):
             return int(optimizer.iterations.numpy())
         return self._batches
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "diagnostics"))
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batches += 1
         if self.update_freq != "epoch" and self._batches % self.update_freq == 0:
             self.write(self._step())
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.write(self._step())
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
 
-    def write(self, step):
+    def write(self, step: int) -> None:
         """Writes one set of diagnostics at `step` (the optimizer's iteration)."""
         if self._writer is None:
             self.on_train_begin()
@@ -193,7 +201,7 @@ class TensorBoardDiagnostics(keras.callbacks.Callback):
         if swa is not None and swa.built:
             tf.summary.scalar("swa/num_averaged", swa.num_averaged)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "log_dir": self.log_dir,
             "histograms": self.histograms,
