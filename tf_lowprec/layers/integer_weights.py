@@ -16,16 +16,28 @@ quantization (`tf_lowprec.layers.quantize_weights`). They save to and load
 from `.keras` files with their integer storage.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lowprec.formats import IntegerAffine, deserialize_format, serialize_format
+from tf_lowprec.formats import (
+    FormatLike,
+    IntegerAffine,
+    deserialize_format,
+    serialize_format,
+)
 from tf_lowprec.ops import affine_codes
 from tf_lowprec.ops.packing import pack_int4, unpack_int4
 
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
-def check_storage_format(fmt):
+
+def check_storage_format(fmt: FormatLike) -> IntegerAffine:
     fmt = deserialize_format(fmt, "weight_format")
     if not isinstance(fmt, IntegerAffine) or fmt.bits > 8:
         raise ValueError(
@@ -69,7 +81,7 @@ class IntegerKernel:
         )
 
     @property
-    def kernel(self):
+    def kernel(self) -> tf.Tensor:
         codes = self.kernel_codes.value
         if self.weight_format.bits <= 4:
             codes = unpack_int4(codes, self._kernel_shape)
@@ -78,7 +90,7 @@ class IntegerKernel:
         kernel = (codes - zero_point) * self.kernel_scale.value
         return tf.cast(kernel, self.compute_dtype)
 
-    def set_float_kernel(self, kernel):
+    def set_float_kernel(self, kernel: TensorLike) -> None:
         """Quantizes a float kernel into this layer's integer storage."""
         codes, scale, zero_point = affine_codes(kernel, self.weight_format)
         if self.weight_format.bits <= 4:
@@ -88,10 +100,10 @@ class IntegerKernel:
         self.kernel_zero_point.assign(tf.cast(zero_point, "int8"))
 
     # Dense and Conv2D save only `kernel` and `bias`; save every variable.
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: dict[str, Any]) -> None:
         keras.layers.Layer.save_own_variables(self, store)
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: dict[str, Any]) -> None:
         keras.layers.Layer.load_own_variables(self, store)
 
     def _build_bias(self, units):
@@ -117,18 +129,18 @@ class IntegerDense(IntegerKernel, keras.layers.Dense):
         **kwargs: the other `keras.layers.Dense` arguments.
     """
 
-    def __init__(self, units, *, weight_format, **kwargs):
+    def __init__(self, units: int, *, weight_format: FormatLike, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
         self.weight_format = check_storage_format(weight_format)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         input_dim = int(input_shape[-1])
         self._build_integer_kernel((input_dim, self.units))
         self._build_bias(self.units)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["weight_format"] = serialize_format(self.weight_format)
         return config
@@ -147,11 +159,18 @@ class IntegerConv2D(IntegerKernel, keras.layers.Conv2D):
         **kwargs: the other `keras.layers.Conv2D` arguments.
     """
 
-    def __init__(self, filters, kernel_size, *, weight_format, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        weight_format: FormatLike,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(filters, kernel_size, **kwargs)
         self.weight_format = check_storage_format(weight_format)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         channel_axis = -1 if self.data_format == "channels_last" else 1
         input_channels = int(input_shape[channel_axis])
         kernel_shape = self.kernel_size + (
@@ -165,7 +184,7 @@ class IntegerConv2D(IntegerKernel, keras.layers.Conv2D):
         )
         self.built = True
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["weight_format"] = serialize_format(self.weight_format)
         return config

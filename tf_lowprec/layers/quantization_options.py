@@ -18,7 +18,10 @@ saved with the layer (`.keras` files), so a resumed run draws what the
 uninterrupted one would have drawn.
 """
 
+from __future__ import annotations
+
 import warnings
+from typing import Any
 
 import keras
 
@@ -49,7 +52,7 @@ def pop_format_aliases(kwargs, points):
 def format_alias(point):
     """A read-only `<point>_format` property: the format of `<point>_quantizer`."""
 
-    def get(self):
+    def get(self: Any) -> formats.NumberFormat | None:
         quantizer = getattr(self, f"{point}_quantizer")
         return None if quantizer is None else quantizer.format
 
@@ -135,11 +138,11 @@ class QuantizationOptions:
 
     # The seed generator's state is not among Keras's saved layer variables.
 
-    def save_own_variables(self, store):
+    def save_own_variables(self, store: dict[str, Any]) -> None:
         super().save_own_variables(store)
         store[_SEED_STATE_KEY] = self.seed_generator.state
 
-    def load_own_variables(self, store):
+    def load_own_variables(self, store: dict[str, Any]) -> None:
         keys = list(store.keys())
         if _SEED_STATE_KEY not in keys:  # saved before the state was kept
             super().load_own_variables(store)

@@ -1,6 +1,11 @@
 """`quantize_model(model, config)`: swap Dense/Conv2D for their quantized versions."""
 
+from __future__ import annotations
+
 import warnings
+from typing import Any
+
+import keras
 
 from tf_lowprec.formats import QUANTIZE_FORMATS, deserialize_format
 from tf_lowprec.layers.int8.scheme import quantize_model_int8
@@ -60,7 +65,11 @@ def _merge(layer_config, spec):
     return merged
 
 
-def quantize_model(model, config=None, scheme=None):
+def quantize_model(
+    model: keras.Model,
+    config: dict[str, dict[str, Any]] | None = None,
+    scheme: str | None = None,
+) -> keras.Model:
     """Returns a copy of `model` with Dense/Conv2D layers made quantization-aware.
 
     `config` maps a layer name or a layer class name to a *spec*: a dict of

@@ -1,12 +1,16 @@
 """`quantize_weights(model, fmt)`: post-training integer quantization of kernels."""
 
+from __future__ import annotations
+
 import dataclasses
 import warnings
+from collections.abc import Iterable
 
 import keras
 import numpy as np
 
 from tf_lowprec import validation
+from tf_lowprec.formats import FormatLike
 from tf_lowprec.layers.integer_weights import IntegerConv2D, IntegerDense, check_storage_format
 from tf_lowprec.models import rewrite
 
@@ -30,7 +34,7 @@ class WeightQuantizationReport:
     layers: list
 
     @property
-    def compression(self):
+    def compression(self) -> float:
         """`bytes_before / bytes_after`."""
         return self.bytes_before / max(self.bytes_after, 1)
 
@@ -52,7 +56,11 @@ def _nbytes(variables):
     return int(sum(np.prod(v.shape, dtype=np.int64) * np.dtype(v.dtype).itemsize for v in variables))
 
 
-def quantize_weights(model, weight_format, layer_names=None):
+def quantize_weights(
+    model: keras.Model,
+    weight_format: FormatLike,
+    layer_names: Iterable[str] | None = None,
+) -> tuple[keras.Model, WeightQuantizationReport]:
     """Post-training quantization of Dense and Conv2D kernels to integers.
 
     Every `Dense` and `Conv2D` layer (or only those in `layer_names`) is

@@ -1,5 +1,9 @@
 """`QuantizedConv2D`: a Conv2D layer with quantized weights, activations and gradients."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import keras
 
 from tf_lowprec.layers.quantized_dense import (
@@ -7,6 +11,10 @@ from tf_lowprec.layers.quantized_dense import (
     QuantizedKernelLayer,
     quantized_forward,
 )
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -28,14 +36,14 @@ class QuantizedConv2D(QuantizedKernelLayer, keras.layers.Conv2D):
     ```
     """
 
-    def bias_for_output(self, bias):
+    def bias_for_output(self, bias: TensorLike) -> tf.Tensor:
         if self.data_format == "channels_last":
             shape = (1,) * (self.rank + 1) + (self.filters,)
         else:
             shape = (1, self.filters) + (1,) * self.rank
         return keras.ops.reshape(bias, shape)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         return quantized_forward(self, inputs, self.convolution_op)
 
 

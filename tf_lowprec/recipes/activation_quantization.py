@@ -10,10 +10,13 @@ Reference:
     `models/vgg_low.py`: a quantizer after every ReLU).
 """
 
+from __future__ import annotations
+
 import keras
 
 from tf_lowprec.layers.quantize_layer import Quantize
 from tf_lowprec.models import rewrite
+from tf_lowprec.quantizers import QuantizerLike
 
 _ACTIVATION_LAYERS = (
     keras.layers.ReLU,
@@ -35,13 +38,13 @@ def _is_activation(layer):
 
 
 def quantize_activations(
-    model,
-    forward_format,
-    backward_format=None,
-    rounding="stochastic",
-    backward_rounding="stochastic",
-    seed=None,
-):
+    model: keras.Model,
+    forward_format: QuantizerLike | None,
+    backward_format: QuantizerLike | None = None,
+    rounding: str = "stochastic",
+    backward_rounding: str = "stochastic",
+    seed: int | None = None,
+) -> keras.Model:
     """A copy of `model` with a `Quantize` layer after every activation.
 
     "Activation" means an activation layer (`ReLU`, `Activation`, ...) or a
