@@ -1,11 +1,16 @@
 """`ElasticNetProximal`: the base of the FOBOS optimizers (ProximalSGD, ProximalAdagrad)."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
 from tf_lowprec import validation
 from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
 class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
@@ -29,11 +34,11 @@ class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate,
-        l1_regularization_strength,
-        l2_regularization_strength,
-        **kwargs,
-    ):
+        learning_rate: LearningRate,
+        l1_regularization_strength: float,
+        l2_regularization_strength: float,
+        **kwargs: Any,
+    ) -> None:
         learning_rate = validation.learning_rate(learning_rate)
         validation.optimizer_common_args(**kwargs)
         l1_regularization_strength = validation.non_negative_float(
@@ -56,7 +61,7 @@ class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
             l2 = ops.multiply(step_size, ops.convert_to_tensor(l2, dtype))
         return prox_elastic_net(p, l1, l2)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

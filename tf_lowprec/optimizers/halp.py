@@ -1,8 +1,12 @@
 """HALP: bit-centered low-precision SVRG with an integer offset."""
 
+from __future__ import annotations
+
 import functools
 import numbers
 import random
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -11,8 +15,9 @@ from tf_lowprec import validation
 from tf_lowprec.formats import ScaledInteger
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.ops.scaled_integer import scaled_integer_codes
+from tf_lowprec.optimizers.learning_rate import LearningRate
 from tf_lowprec.optimizers.svrg import SVRG
-from tf_lowprec.quantizers import Quantizer, as_quantizer
+from tf_lowprec.quantizers import Quantizer, QuantizerLike, as_quantizer
 
 _DECAY_ON = ("weights", "offset")
 
@@ -190,16 +195,16 @@ class HALP(SVRG):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        T="1epoch",
-        mu=20.0,
-        bits=8,
-        rounding="stochastic",
-        seed=None,
-        decay_on="weights",
-        offset_quantizer=None,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.01,
+        T: int | str = "1epoch",
+        mu: float = 20.0,
+        bits: int = 8,
+        rounding: str = "stochastic",
+        seed: int | None = None,
+        decay_on: str = "weights",
+        offset_quantizer: QuantizerLike | None = None,
+        **kwargs: Any,
+    ) -> None:
         mu = validation.positive_float(mu, "mu")
         if (
             isinstance(bits, bool)
@@ -245,21 +250,21 @@ class HALP(SVRG):
         self.decay_on = decay_on
 
     @property
-    def bits(self):
+    def bits(self) -> int:
         """Width of the offset codes (`offset_quantizer.format.bits`)."""
         return self.offset_quantizer.format.bits
 
     @property
-    def rounding(self):
+    def rounding(self) -> str:
         """Rounding of the offset (`offset_quantizer.rounding`)."""
         return self.offset_quantizer.rounding
 
     @property
-    def seed(self):
+    def seed(self) -> int | None:
         """Stochastic-rounding seed (`offset_quantizer.seed`)."""
         return self.offset_quantizer.seed
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Adds one integer offset and one float32 scale per variable.
 
         The SVRG `snapshot` slots hold the center `w~`.
@@ -291,19 +296,19 @@ class HALP(SVRG):
         path = getattr(variable, "path", variable.name)
         return f"{prefix}_{path.replace('/', '_')}"
 
-    def center(self, variable):
+    def center(self, variable: keras.Variable) -> keras.Variable:
         """The full-precision center `w~` matching `variable`."""
         return self.snapshot_point(variable)
 
-    def offset(self, variable):
+    def offset(self, variable: keras.Variable) -> keras.Variable:
         """The integer offset codes `k` matching `variable`."""
         return self._offsets[self._get_variable_index(variable)]
 
-    def scale(self, variable):
+    def scale(self, variable: keras.Variable) -> keras.Variable:
         """The per-tensor scale `delta` matching `variable`."""
         return self._scales[self._get_variable_index(variable)]
 
-    def take_snapshot(self, full_gradients):
+    def take_snapshot(self, full_gradients: Sequence[tf.Tensor | None]) -> None:
         """Re-centers: `w~ = w`, `g~ = full_gradients`, new `delta`, `k = 0`."""
         super().take_snapshot(full_gradients)
         for full, offset, scale in zip(
@@ -326,7 +331,12 @@ class HALP(SVRG):
             return tf.float64
         return tf.float32
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         """One bit-centered step: update and re-quantize the offset."""
         index = self._get_variable_index(variable)
         offset = self._offsets[index]
@@ -354,7 +364,7 @@ class HALP(SVRG):
         self.assign(offset, codes)
         self.assign(variable, weights)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {

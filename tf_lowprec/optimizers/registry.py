@@ -17,7 +17,11 @@ Every tf_lowprec name is registered at the bottom of this file (one place);
 users add their own with `register(name, factory)`.
 """
 
+from __future__ import annotations
+
 import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 
@@ -32,7 +36,7 @@ from tf_lowprec.optimizers.svrg import SVRG
 _REGISTRY = {}
 
 
-def normalize_name(name):
+def normalize_name(name: str) -> str:
     """The lookup key of a name: stripped, lower case, `-` read as `_`.
 
     Shared by every name table of the package (optimizers here,
@@ -71,7 +75,12 @@ def _accepted_keywords(factory):
     return named
 
 
-def register(name, factory, defaults=None, overwrite=False):
+def register(
+    name: str,
+    factory: Callable[..., keras.optimizers.Optimizer],
+    defaults: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
+) -> Callable[..., keras.optimizers.Optimizer]:
     """Makes `get(name, **overrides)` return `factory(**defaults, **overrides)`.
 
     Args:
@@ -105,12 +114,14 @@ def register(name, factory, defaults=None, overwrite=False):
     return factory
 
 
-def available():
+def available() -> list[str]:
     """Sorted list of the registered optimizer names."""
     return sorted(_REGISTRY)
 
 
-def get(identifier, **overrides):
+def get(
+    identifier: str | dict[str, Any] | keras.optimizers.Optimizer, **overrides: Any
+) -> keras.optimizers.Optimizer:
     """Builds an optimizer from a name, a config dict, or passes one through.
 
     Args:
@@ -151,7 +162,7 @@ def get(identifier, **overrides):
     return factory(**{**defaults, **overrides})
 
 
-def lookup_key(kind, table, name):
+def lookup_key(kind: str, table: Mapping[str, Any], name: str) -> str:
     """`normalize_name(name)` if it is in `table`, else a `ValueError` that
     lists the valid names (shared with `tf_lowprec.training.get_loss`)."""
     key = normalize_name(name)
@@ -160,7 +171,9 @@ def lookup_key(kind, table, name):
     return key
 
 
-def check_keywords(kind, key, factory, kwargs):
+def check_keywords(
+    kind: str, key: str, factory: Callable[..., Any], kwargs: Mapping[str, Any]
+) -> set[str] | None:
     """Raises `ValueError` if `factory` does not take every name in `kwargs`.
 
     Shared by the package's name tables (optimizers here,
