@@ -18,6 +18,8 @@ go to `<log_dir>/worker<i>.log`; the tail of the failed worker's log is in
 the error message.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import signal
@@ -26,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Self
 
 
 class WorkerFailed(RuntimeError):
@@ -128,8 +132,18 @@ class LocalCluster:
         cwd: Working directory of the workers.
     """
 
-    def __init__(self, workers, command, cores=None, env=None, worker_env=None, log_dir=None,
-                 tf_config=True, grace=5.0, cwd=None):
+    def __init__(
+        self,
+        workers: int,
+        command: Sequence[str],
+        cores: Sequence[Sequence[int]] | None = None,
+        env: Mapping[str, str] | None = None,
+        worker_env: Callable[[int], Mapping[str, str]] | None = None,
+        log_dir: str | None = None,
+        tf_config: bool = True,
+        grace: float = 5.0,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"`workers` must be a positive integer. Received: workers={workers!r}")
         if not tf_config and workers != 1:
@@ -147,10 +161,10 @@ class LocalCluster:
         self.cwd = cwd
         self.processes = []
 
-    def log_path(self, index):
+    def log_path(self, index: int) -> str:
         return os.path.join(self.log_dir, f"worker{index}.log")
 
-    def start(self):
+    def start(self) -> Self:
         os.makedirs(self.log_dir, exist_ok=True)
         addresses = [f"127.0.0.1:{port}" for port in free_ports(self.workers)]
         base = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
@@ -172,7 +186,7 @@ class LocalCluster:
             self.processes.append(process)
         return self
 
-    def poll(self):
+    def poll(self) -> bool | None:
         """`None` while any worker runs; raises `WorkerFailed` if one failed; else `True`."""
         for index, process in enumerate(self.processes):
             code = process.poll()
@@ -184,7 +198,12 @@ class LocalCluster:
                     f"Its log ({self.log_path(index)}) ends with:\n{_tail(self.log_path(index))}")
         return True if all(p.poll() == 0 for p in self.processes) else None
 
-    def wait(self, timeout=None, interval=0.2, on_poll=None):
+    def wait(
+        self,
+        timeout: float | None = None,
+        interval: float = 0.2,
+        on_poll: Callable[[], object] | None = None,
+    ) -> None:
         """Waits for all workers; raises `WorkerFailed` or `TimeoutError` (workers stopped)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
@@ -195,7 +214,7 @@ class LocalCluster:
                 raise TimeoutError(f"{self.workers} worker(s) still running after {timeout} s; stopped")
             time.sleep(interval)
 
-    def stop(self):
+    def stop(self) -> None:
         """Stops every worker still running (SIGTERM, then SIGKILL)."""
         for process in self.processes:
             if process.poll() is None:

@@ -74,6 +74,8 @@ model.fit(dataset, epochs=5, callbacks=[
 ```
 """
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import os
@@ -312,7 +314,7 @@ _PATCHES = (
 )
 
 
-def needs_workaround():
+def needs_workaround() -> dict[str, bool]:
     """`{"symbolic_build": bool, "reduce_logs": bool, "checkpoint_paths": bool}`.
 
     Which gaps the installed Keras has (see the module doc). Probes the
@@ -323,7 +325,7 @@ def needs_workaround():
     return {part: probe() for part, probe, _ in _PATCHES}
 
 
-def enable_multi_worker_fit():
+def enable_multi_worker_fit() -> tuple[str, ...]:
     """Makes `model.fit` work under `MultiWorkerMirroredStrategy` (see the module doc).
 
     Call once per process, before `fit`; further calls do nothing.
@@ -344,7 +346,7 @@ def enable_multi_worker_fit():
     return tuple(installed)
 
 
-def disable_multi_worker_fit():
+def disable_multi_worker_fit() -> None:
     """Restores Keras's original methods (for tests)."""
     for (owner, name), original in _ORIGINALS.items():
         setattr(owner, name, original)

@@ -1,5 +1,11 @@
 """Matplotlib (Agg) figures of per-epoch results tables."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -19,7 +25,13 @@ _LABELS = {
 }
 
 
-def plot_epoch_curves(rows, metrics, path, group_key="optimizer", title=None):
+def plot_epoch_curves(
+    rows: Iterable[Mapping[str, Any]],
+    metrics: Sequence[str],
+    path: str | os.PathLike[str],
+    group_key: str = "optimizer",
+    title: str | None = None,
+) -> str | os.PathLike[str]:
     """One panel per metric, one line per group, x = epoch; saved as PNG.
 
     Args:

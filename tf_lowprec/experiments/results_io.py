@@ -1,11 +1,19 @@
 """Result files that are never left half-written."""
 
+from __future__ import annotations
+
 import csv
 import os
 import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 
-def write_csv_atomic(path, rows, fieldnames=None):
+def write_csv_atomic(
+    path: str | os.PathLike[str],
+    rows: Iterable[Mapping[str, Any]],
+    fieldnames: Sequence[str] | None = None,
+) -> None:
     """Writes `rows` (dicts) to `path` atomically: a temp file, then rename.
 
     An interrupted write leaves either the old file or the new one, never a
@@ -57,7 +65,7 @@ def _replace_atomically(path, write, suffix, newline=None, mode="w"):
         raise
 
 
-def read_csv(path):
+def read_csv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
     """Reads a CSV written by `write_csv_atomic` into a list of dicts (strings)."""
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

@@ -1,13 +1,22 @@
 """Run a set of named training runs into one CSV, resumably."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from tf_lowprec.experiments.results_io import read_csv, write_csv_atomic
 
 
-def run_grid(runs, csv_path, key="run", progress=True):
+def run_grid(
+    runs: Mapping[str, Callable[[], list[dict[str, Any]]]],
+    csv_path: str | os.PathLike[str],
+    key: str = "run",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Executes named runs, appending their rows to `csv_path` as each finishes.
 
     Each run's rows are added only once the run has finished, and the CSV is

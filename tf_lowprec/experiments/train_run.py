@@ -1,8 +1,15 @@
 """One training run: model, optimizer, data -> one row of metrics per epoch."""
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 from tf_lowprec.pruning.sparsity import SparsityLogger
 from tf_lowprec.training.epoch_timer import EpochTimer
@@ -19,16 +26,16 @@ _COLUMNS = {
 
 
 def train_and_evaluate(
-    build_model,
-    optimizer,
-    train_data,
-    test_data,
-    epochs,
-    loss=None,
-    seed=0,
-    callbacks=(),
-    verbose="auto",
-):
+    build_model: Callable[[], keras.Model],
+    optimizer: keras.optimizers.Optimizer,
+    train_data: tf.data.Dataset | Callable[[], tf.data.Dataset],
+    test_data: tf.data.Dataset | Callable[[], tf.data.Dataset],
+    epochs: int,
+    loss: str | keras.losses.Loss | Callable[..., Any] | None = None,
+    seed: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: str | int = "auto",
+) -> tuple[keras.Model, list[dict[str, Any]]]:
     """Trains a fresh model and returns one metrics dict per epoch.
 
     The model is built after `keras.utils.set_random_seed(seed)`, so runs that
