@@ -8,24 +8,12 @@ script in a fresh subprocess that prints one JSON line.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.script_subprocess import script_results
 
-
-@pytest.fixture(scope="module")
-def results():
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
-               KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT)
-    done = subprocess.run([sys.executable, os.path.abspath(__file__)], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1])
+results = script_results(__file__)
 
 
 @pytest.mark.slow

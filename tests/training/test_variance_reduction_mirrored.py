@@ -6,30 +6,12 @@ JSON line with its measurements.
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.script_subprocess import script_results
 
-
-def _run_script():
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3",
-               KERAS_BACKEND="tensorflow", PYTHONPATH=ROOT)
-    done = subprocess.run(
-        [sys.executable, os.path.abspath(__file__)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    return json.loads(lines[-1])
-
-
-@pytest.fixture(scope="module")
-def results():
-    return _run_script()
+results = script_results(__file__)
 
 
 @pytest.mark.slow
@@ -68,7 +50,6 @@ def _main():
     import keras
     import numpy as np
 
-    sys.path.insert(0, ROOT)
     from tests.reference import svrg_problems as problems
     from tests.reference.svrg_numpy import full_gradient as numpy_full_gradient
     from tf_lowprec.optimizers import HALP, SVRG
