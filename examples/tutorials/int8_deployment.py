@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lowprec import data, export, layers
+from tf_lowprec.experiments.charts import accuracy_bars
 
 try:  # the TFLite interpreter's new home; tf.lite.Interpreter is deprecated
     from ai_edge_litert.interpreter import Interpreter
@@ -184,11 +185,7 @@ for name, accuracy in results.items():
     size = f"{sizes[name]:>8,} bytes" if name in sizes else ""
     print(f"{name:28} accuracy {accuracy:.2%}  {size}")
 
-plt.figure(figsize=(6, 2.5))
-plt.barh(list(results), list(results.values()))
-plt.xlim(min(results.values()) - 0.05, 1)
-plt.xlabel("test accuracy")
-plt.tight_layout()
+accuracy_bars(results)
 plt.show()
 
 """

@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lowprec import data, formats, models, recipes
+from tf_lowprec.experiments.charts import accuracy_bars
 from tf_lowprec.optimizers import LowPrecision
 from tf_lowprec.quantizers import Quantizer
 
@@ -211,11 +212,7 @@ results["SWALP (8-bit + averaging)"] = setup.model.evaluate(test, verbose=0)[1]
 for name, accuracy in results.items():
     print(f"{name:28} test accuracy {accuracy:.2%}")
 
-plt.figure(figsize=(6, 2.5))
-plt.barh(list(results), list(results.values()))
-plt.xlim(min(results.values()) - 0.05, 1)
-plt.xlabel("test accuracy")
-plt.tight_layout()
+accuracy_bars(results)
 plt.show()
 
 """
