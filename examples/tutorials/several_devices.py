@@ -70,15 +70,26 @@ train = data.load("fashion_mnist", "train", batch_size=128, limit=TRAIN_IMAGES, 
 test = data.load("fashion_mnist", "test", batch_size=1000, limit=TEST_IMAGES)
 
 
+"""
+We build and compile the model once and save it. Every run in this tutorial,
+also the worker processes further down, loads this file inside its
+strategy's scope (where a distributed model's variables must be created), so
+all start from the same weights with the same optimizer settings.
+"""
+
+keras.utils.set_random_seed(0)
+model = models.mlp(hidden_units=(128,))
+model.compile(
+    optimizer=GRDA(learning_rate=0.1, c=0.005, mu=0.7),
+    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    metrics=["accuracy"],
+)
+model.save("grda_mlp.keras")
+
+
 def train_grda(strategy):
     with strategy.scope():
-        keras.utils.set_random_seed(0)
-        model = models.mlp(hidden_units=(128,))
-        model.compile(
-            optimizer=GRDA(learning_rate=0.1, c=0.005, mu=0.7),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
+        model = keras.saving.load_model("grda_mlp.keras")
     history = model.fit(train, epochs=EPOCHS, shuffle=False, verbose=2)
     return model, history
 
@@ -145,23 +156,16 @@ import sys
 import keras
 import tensorflow as tf
 
-import tf_lowprec
-from tf_lowprec import data, models
-from tf_lowprec.optimizers import GRDA
+import tf_lowprec  # also registers GRDA for load_model
+from tf_lowprec import data
 
-out, limit, epochs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, initial, limit, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 tf_lowprec.distribute.enable_multi_worker_fit()
 strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
 print("workers:", strategy.cluster_resolver.cluster_spec().num_tasks("worker"))
 
 with strategy.scope():
-    keras.utils.set_random_seed(0)
-    model = models.mlp(hidden_units=(128,))
-    model.compile(
-        optimizer=GRDA(learning_rate=0.1, c=0.005, mu=0.7),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    model = keras.saving.load_model(initial)  # the compiled model saved above
 train = data.load("fashion_mnist", "train", batch_size=128, limit=limit)  # global batch
 model.fit(train, epochs=epochs, verbose=2, callbacks=[
     keras.callbacks.BackupAndRestore(f"{out}/backup"),  # restart a failed run here
@@ -181,7 +185,8 @@ each one yourself (or with your cluster's job launcher).
 """
 
 out = os.path.abspath("multi_worker")
-command = [sys.executable, "train_worker.py", out, str(TRAIN_IMAGES), str(EPOCHS)]
+initial = os.path.abspath("grda_mlp.keras")
+command = [sys.executable, "train_worker.py", out, initial, str(TRAIN_IMAGES), str(EPOCHS)]
 with LocalCluster(2, command, cores=core_shares(2), log_dir=os.path.join(out, "logs")) as cluster:
     cluster.wait(timeout=1800)
 
