@@ -76,14 +76,13 @@ class FilterRemoval:
     def __str__(self):
         lines = ["layer                 units kept"]
         lines += [f"{name:<20}  {kept:>5} / {total}" for name, (kept, total) in self.units.items()]
-        lines.append(
-            f"parameters  {self.params_before:>12,} -> {self.params_after:>12,}  "
-            f"({self.params_after / max(self.params_before, 1):.1%})"
-        )
-        lines.append(
-            f"FLOPs       {self.flops_before:>12,} -> {self.flops_after:>12,}  "
-            f"({self.macs_after / max(self.macs_before, 1):.1%})"
-        )
+        for label, before, after, fraction in (
+            ("parameters", self.params_before, self.params_after,
+             self.params_after / max(self.params_before, 1)),
+            ("FLOPs", self.flops_before, self.flops_after,
+             self.macs_after / max(self.macs_before, 1)),
+        ):
+            lines.append(f"{label:<10}  {before:>12,} -> {after:>12,}  ({fraction:.1%})")
         return "\n".join(lines)
 
 
