@@ -161,23 +161,15 @@ PENDING = {
     "tf_lowprec/layers/quantize_layer.py",
     "tf_lowprec/layers/quantized_dense.py",
     "tf_lowprec/ops/blockwise.py",
-    "tf_lowprec/ops/prox.py",
     "tf_lowprec/optimizers/adam8bit.py",
     "tf_lowprec/optimizers/grda.py",
-    "tf_lowprec/optimizers/inner_optimizer.py",
-    "tf_lowprec/optimizers/low_precision.py",
-    "tf_lowprec/optimizers/proximal_adagrad.py",
-    "tf_lowprec/optimizers/proximal_sgd.py",
     "tf_lowprec/optimizers/sgd8bit.py",
-    "tf_lowprec/optimizers/stochastic_rounding.py",
     "tf_lowprec/optimizers/svrg.py",
     "tf_lowprec/optimizers/swa.py",
     "tf_lowprec/pruning/filter_removal.py",
     "tf_lowprec/pruning/sparsity.py",
     "tf_lowprec/recipes/swalp_training.py",
-    "tf_lowprec/training/full_gradient.py",
     "tf_lowprec/training/swa.py",
-    "tf_lowprec/training/variance_reduced.py",
 }
 
 

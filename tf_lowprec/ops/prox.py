@@ -15,11 +15,18 @@ which is what TensorFlow's `ApplyProximalGradientDescent` /
 `ApplyProximalAdagrad` kernels compute with `l1 <- lr * l1`, `l2 <- lr * l2`.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 from keras import ops
 
 from tf_lowprec import validation
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 
 def _check_strength(name, value):
@@ -32,7 +39,7 @@ def _is_python_zero(value):
     return isinstance(value, (int, float)) and value == 0
 
 
-def soft_threshold(x, threshold):
+def soft_threshold(x: TensorLike, threshold: float | TensorLike) -> tf.Tensor:
     """Elementwise soft-thresholding `S_t(x) = sign(x) * max(|x| - t, 0)`.
 
     Computed as `x - clip(x, -t, t)`: one clip and one subtraction, and no
@@ -59,7 +66,7 @@ def soft_threshold(x, threshold):
     return ops.subtract(x, ops.clip(x, ops.negative(t), t))
 
 
-def prox_l1(x, l1):
+def prox_l1(x: TensorLike, l1: float | TensorLike) -> tf.Tensor:
     """Proximal map of `l1 * ||w||_1`: `soft_threshold(x, l1)`.
 
     The same function under the penalty's name (a bad `l1` is reported as
@@ -71,7 +78,7 @@ def prox_l1(x, l1):
     return soft_threshold(x, l1)
 
 
-def prox_l2(x, l2):
+def prox_l2(x: TensorLike, l2: float | TensorLike) -> tf.Tensor:
     """Proximal map of `(l2 / 2) * ||w||_2^2`: shrinkage `x / (1 + l2)`.
 
     Args:
@@ -90,7 +97,9 @@ def prox_l2(x, l2):
     return ops.divide(x, ops.add(one, ops.convert_to_tensor(l2, x.dtype)))
 
 
-def prox_elastic_net(x, l1, l2):
+def prox_elastic_net(
+    x: TensorLike, l1: float | TensorLike, l2: float | TensorLike
+) -> tf.Tensor:
     """Proximal map of `l1 * ||w||_1 + (l2 / 2) * ||w||_2^2`.
 
     Equals `prox_l2(prox_l1(x, l1), l2)`, i.e.

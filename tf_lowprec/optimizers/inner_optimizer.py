@@ -18,15 +18,27 @@ does the actual update. What they share lives here:
   `"optimizer"`, plus `_wrapper_config()`.
 """
 
+from __future__ import annotations
+
 import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import keras
 from keras.src.utils.naming import auto_name
 
 from tf_lowprec import validation
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
-def slot_prefix(variable):
+    from tf_lowprec.optimizers.learning_rate import LearningRate
+
+_T = TypeVar("_T")
+
+
+def slot_prefix(variable: keras.Variable) -> str:
     """The name prefix Keras gives a slot made from `variable`.
 
     `Optimizer.add_variable_from_reference` names a slot
@@ -38,7 +50,12 @@ def slot_prefix(variable):
     return str(variable.name).replace("/", "_").replace(":", "_")
 
 
-def from_wrapper_config(cls, config, key, custom_objects=None):
+def from_wrapper_config(
+    cls: type[_T],
+    config: dict[str, Any],
+    key: str,
+    custom_objects: dict[str, Any] | None = None,
+) -> _T:
     """`cls(inner, **rest)` from the config of a wrapper around one Keras object.
 
     The wrapped object (an optimizer, a model) is serialized under `key` and
@@ -57,7 +74,7 @@ class Untracked:
     """References that Keras's and TF's attribute trackers must not follow
     (lists of model variables would otherwise become optimizer variables)."""
 
-    def __init__(self, **items):
+    def __init__(self, **items: Any) -> None:
         self.__dict__.update(items)
 
 
@@ -71,7 +88,13 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
     `finalize_variable_values` and `_wrapper_config()`.
     """
 
-    def __init__(self, optimizer, name=None, default_name=None, **kwargs):
+    def __init__(
+        self,
+        optimizer: keras.optimizers.Optimizer,
+        name: str | None = None,
+        default_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         cls_name = type(self).__name__
         if kwargs:
             raise ValueError(
@@ -121,31 +144,31 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
     # optimizer's; `variables` are the wrapper's own followed by the inner's.
 
     @property
-    def variables(self):
+    def variables(self) -> list[keras.Variable]:
         return self._variables + self.inner_optimizer.variables
 
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> keras.Variable | LearningRate:
         return self.inner_optimizer.learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, learning_rate):
+    def learning_rate(self, learning_rate: LearningRate) -> None:
         self.inner_optimizer.learning_rate = learning_rate
 
     @property
-    def iterations(self):
+    def iterations(self) -> keras.Variable:
         return self.inner_optimizer.iterations
 
-    def scale_loss(self, loss):
+    def scale_loss(self, loss: tf.Tensor) -> tf.Tensor:
         return self.inner_optimizer.scale_loss(loss)
 
     @property
-    def loss_scale_factor(self):
+    def loss_scale_factor(self) -> float | None:
         inner = self.__dict__.get("inner_optimizer")
         return None if inner is None else inner.loss_scale_factor
 
     @loss_scale_factor.setter
-    def loss_scale_factor(self, value):
+    def loss_scale_factor(self, value: float | None) -> None:
         # `LossScaleOptimizer` sets it to None on the optimizer it wraps: the
         # inner optimizer, which unscales the gradients, must see that. (The
         # base constructor's assignment comes before `inner_optimizer` exists.)
@@ -167,7 +190,11 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
             )
         return self._trainable_variables_indices[key]
 
-    def apply(self, grads, trainable_variables=None):
+    def apply(
+        self,
+        grads: Sequence[TensorLike | tf.IndexedSlices | None],
+        trainable_variables: Sequence[keras.Variable] | None = None,
+    ) -> None:
         if not self.built:
             if trainable_variables is None:
                 raise ValueError(
@@ -184,16 +211,20 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
     def _apply_inner(self, grads, trainable_variables):
         self.inner_optimizer.apply(grads, trainable_variables)
 
-    def finalize_variable_values(self, var_list):
+    def finalize_variable_values(self, var_list: Sequence[keras.Variable]) -> None:
         self.inner_optimizer.finalize_variable_values(var_list)
 
-    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+    def exclude_from_weight_decay(
+        self,
+        var_list: Sequence[keras.Variable] | None = None,
+        var_names: Sequence[str] | None = None,
+    ) -> None:
         """Forwarded to the inner optimizer, which applies the decay."""
         self.inner_optimizer.exclude_from_weight_decay(var_list=var_list, var_names=var_names)
 
     # ------------------------------------------------------------------ state
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[TensorLike]) -> None:
         """Sets every variable in `variables` (the wrapper's and the inner's)."""
         if not self.built:
             raise ValueError(
@@ -222,7 +253,7 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
         """The subclass's own constructor arguments (JSON-friendly)."""
         return {}
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
@@ -230,5 +261,7 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
         }
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Self:
         return from_wrapper_config(cls, config, "optimizer", custom_objects)

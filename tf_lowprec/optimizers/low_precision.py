@@ -1,6 +1,10 @@
 """LowPrecision: quantize the gradient, state and weights of any Keras optimizer."""
 
+from __future__ import annotations
+
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -10,7 +14,7 @@ from tf_lowprec.formats import deserialize_format
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.optimizers.inner_optimizer import Untracked, WrapperOptimizer, slot_prefix
 from tf_lowprec.optimizers.slots import add_copy_slots
-from tf_lowprec.quantizers import Quantizer, stream_seed
+from tf_lowprec.quantizers import Quantizer, QuantizerLike, stream_seed
 
 # Random streams per variable (`stream` of `tf_lowprec.quantizers.stream_seed`).
 GRADIENT_STREAM = 0
@@ -42,7 +46,9 @@ DEFAULT_ROUNDING = "stochastic"
 rounding_seed = stream_seed
 
 
-def as_quantizer(value, name):
+def as_quantizer(
+    value: QuantizerLike | tuple[Any, str] | list[Any] | None, name: str
+) -> Quantizer | None:
     """A `Quantizer` from a `Quantizer`, a bare format, a config or `None`.
 
     A bare format rounds with `DEFAULT_ROUNDING` ("stochastic"). The former
@@ -206,15 +212,15 @@ class LowPrecision(WrapperOptimizer):
 
     def __init__(
         self,
-        optimizer,
-        weight_quantizer=None,
-        gradient_quantizer=None,
-        momentum_quantizer=None,
-        accumulator_quantizer=None,
-        seed=None,
-        name=None,
-        **kwargs,
-    ):
+        optimizer: keras.optimizers.Optimizer,
+        weight_quantizer: QuantizerLike | None = None,
+        gradient_quantizer: QuantizerLike | None = None,
+        momentum_quantizer: QuantizerLike | None = None,
+        accumulator_quantizer: QuantizerLike | None = None,
+        seed: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(optimizer, name=name, default_name="low_precision", **kwargs)
         self._require_inner_update_step(
             " around other optimizers. Wrap LowPrecision in it instead"
@@ -232,19 +238,19 @@ class LowPrecision(WrapperOptimizer):
     # ------------------------------------------------------------------ state
 
     @property
-    def quantizes(self):
+    def quantizes(self) -> bool:
         """Whether any quantizer is set (otherwise this is the inner optimizer)."""
         return any(getattr(self, name) is not None for name in _QUANTIZERS)
 
     @property
-    def separate_accumulator(self):
+    def separate_accumulator(self) -> bool:
         """Whether a full copy `a` is kept apart from the model weights `w`."""
         if self.weight_quantizer is None:
             return False
         acc = self.accumulator_quantizer
         return acc is None or acc.format != self.weight_quantizer.format
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Builds the accumulators (if any) and the inner optimizer on them."""
         if self.built:
             return
@@ -308,11 +314,11 @@ class LowPrecision(WrapperOptimizer):
         return slots
 
     @property
-    def accumulators(self):
+    def accumulators(self) -> list[keras.Variable | None]:
         """The separate accumulators `a` (empty unless `separate_accumulator`)."""
         return list(self._accumulators)
 
-    def reset_accumulators(self):
+    def reset_accumulators(self) -> None:
         """Copies the current model weights into the accumulators.
 
         Call it after changing the model weights by hand (e.g. `set_weights`)
@@ -323,7 +329,11 @@ class LowPrecision(WrapperOptimizer):
             if accumulator is not None:
                 accumulator.assign(variable)
 
-    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+    def exclude_from_weight_decay(
+        self,
+        var_list: Sequence[keras.Variable] | None = None,
+        var_names: Sequence[str] | None = None,
+    ) -> None:
         """As for any Keras optimizer; forwarded to the inner one at build time
         (with model variables translated to their accumulators)."""
         if self.built:
@@ -410,7 +420,7 @@ class LowPrecision(WrapperOptimizer):
                     self._q(_read(slot), self.momentum_quantizer, index, MOMENTUM_STREAM + k),
                 )
 
-    def finalize_variable_values(self, var_list):
+    def finalize_variable_values(self, var_list: Sequence[keras.Variable]) -> None:
         inner = self.inner_optimizer
         if not self.separate_accumulator or not self.built:
             inner.finalize_variable_values(var_list)

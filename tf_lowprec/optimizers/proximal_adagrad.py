@@ -1,11 +1,20 @@
 """ProximalAdagrad: FOBOS with Adagrad step sizes, TF1 semantics."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -94,12 +103,12 @@ class ProximalAdagrad(ElasticNetProximal):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        initial_accumulator_value=0.1,
-        l1_regularization_strength=0.0,
-        l2_regularization_strength=0.0,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.001,
+        initial_accumulator_value: float = 0.1,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         # > 0: there is no epsilon in the denominator.
         initial_accumulator_value = validation.positive_float(
             initial_accumulator_value, "initial_accumulator_value"
@@ -109,7 +118,7 @@ class ProximalAdagrad(ElasticNetProximal):
         )
         self.initial_accumulator_value = initial_accumulator_value
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Creates one `accumulator` slot per variable.
 
         Args:
@@ -129,7 +138,12 @@ class ProximalAdagrad(ElasticNetProximal):
         # `Constant` initializer would round it through float32 first.
         return ops.full(shape, self.initial_accumulator_value, dtype=dtype)
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         """Adagrad-scaled proximal step, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
@@ -144,7 +158,7 @@ class ProximalAdagrad(ElasticNetProximal):
         _sparse.assign_touched(self, accumulator, acc, indices)
         _sparse.assign_touched(self, variable, new_w, indices)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["initial_accumulator_value"] = self.initial_accumulator_value
         return config

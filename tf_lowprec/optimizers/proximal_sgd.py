@@ -1,10 +1,19 @@
 """ProximalSGD: forward-backward splitting (FOBOS), TF1 semantics."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 from keras import ops
 
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -74,16 +83,21 @@ class ProximalSGD(ElasticNetProximal):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        l1_regularization_strength=0.0,
-        l2_regularization_strength=0.0,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.01,
+        l1_regularization_strength: float = 0.0,
+        l2_regularization_strength: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             learning_rate, l1_regularization_strength, l2_regularization_strength, **kwargs
         )
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         """Proximal step on `variable`, row-wise for sparse gradients."""
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)

@@ -1,5 +1,9 @@
 """StochasticRounding: train bfloat16/float16 weights without a float32 copy."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
@@ -134,13 +138,19 @@ class StochasticRounding(WrapperOptimizer):
           2020 (https://arxiv.org/abs/2010.06192).
     """
 
-    def __init__(self, optimizer, seed=None, name=None, **kwargs):
+    def __init__(
+        self,
+        optimizer: keras.optimizers.Optimizer,
+        seed: int | None = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         # The inner optimizer's checks and (de)serialization: `WrapperOptimizer`.
         super().__init__(optimizer, name=name, default_name="stochastic_rounding", **kwargs)
         self._require_inner_update_step()
         self.seed = self._seed_or_random(seed)
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         if self.built:
             return
         super().build(var_list)
@@ -156,7 +166,7 @@ class StochasticRounding(WrapperOptimizer):
         self._install_hooks()
 
     @property
-    def rounded_variable_count(self):
+    def rounded_variable_count(self) -> int:
         """How many of the variables are 16-bit (stochastically rounded)."""
         return len(self._refs.formats) if self.built else 0
 

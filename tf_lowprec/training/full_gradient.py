@@ -1,6 +1,9 @@
 """Full-dataset gradients and the callback that snapshots them for SVRG/HALP."""
 
+from __future__ import annotations
+
 import time
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -73,7 +76,7 @@ class FullGradient:
             `(x, y, sample_weight)`.
     """
 
-    def __init__(self, model, data):
+    def __init__(self, model: keras.Model, data: tf.data.Dataset) -> None:
         check_finite_dataset(data)
         self.model = model
         self.data = data
@@ -132,7 +135,7 @@ class FullGradient:
 
         return full_pass
 
-    def __call__(self):
+    def __call__(self) -> list[tf.Tensor]:
         """Returns one gradient per trainable variable (variable dtype)."""
         if self._function is None:
             self._function = self._build()
@@ -146,7 +149,7 @@ class FullGradient:
         ]
 
 
-def full_gradient(model, data):
+def full_gradient(model: keras.Model, data: tf.data.Dataset) -> list[tf.Tensor]:
     """One-shot `FullGradient(model, data)()` (retraces on every call)."""
     return FullGradient(model, data)()
 
@@ -175,7 +178,7 @@ class FullGradientSnapshot(keras.callbacks.Callback):
         seconds: Wall time spent computing them.
     """
 
-    def __init__(self, data):
+    def __init__(self, data: tf.data.Dataset) -> None:
         super().__init__()
         check_finite_dataset(data)
         self.data = data
@@ -184,7 +187,7 @@ class FullGradientSnapshot(keras.callbacks.Callback):
         self._full_gradient = None
         self._period = None
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         optimizer = getattr(self.model, "optimizer", None)
         if not isinstance(optimizer, SVRG):
             raise ValueError(
@@ -212,18 +215,18 @@ class FullGradientSnapshot(keras.callbacks.Callback):
             self._full_gradient = FullGradient(self.model, self.data)
 
     @property
-    def period(self):
+    def period(self) -> int:
         """`T` in steps, as resolved for the current `fit` call."""
         return self._period
 
-    def on_train_batch_begin(self, batch, logs=None):
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         optimizer = self.model.optimizer
         last = int(optimizer.snapshot_iteration.numpy())
         step = int(optimizer.iterations.numpy())
         if last < 0 or step - last >= self._period:
             self.take_snapshot()
 
-    def take_snapshot(self):
+    def take_snapshot(self) -> None:
         """Computes the full gradient now and installs it in the optimizer."""
         start = time.perf_counter()
         self.model.optimizer.take_snapshot(self._full_gradient())

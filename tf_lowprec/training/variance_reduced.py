@@ -1,7 +1,10 @@
 """`VarianceReduced(model)`: the train step that SVRG and HALP need, for `fit`."""
 
+from __future__ import annotations
+
 import inspect
 import math
+from typing import Any, Self
 
 import keras
 import numpy as np
@@ -99,7 +102,7 @@ class VarianceReduced(keras.Model):
         closure-based `step` of HazyResearch/torchhalp.
     """
 
-    def __init__(self, model, **kwargs):
+    def __init__(self, model: keras.Model | dict[str, Any], **kwargs: Any) -> None:
         if isinstance(model, dict):
             model = keras.saving.deserialize_keras_object(model)
         if not isinstance(model, keras.Model):
@@ -112,10 +115,16 @@ class VarianceReduced(keras.Model):
         if model.built:
             self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         return self.inner(inputs, training=training)
 
-    def compile(self, optimizer="rmsprop", loss=None, *args, **kwargs):
+    def compile(
+        self,
+        optimizer: str | dict[str, Any] | keras.optimizers.Optimizer = "rmsprop",
+        loss: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
         """As `keras.Model.compile` (same positional order); `optimizer` must be `SVRG` or `HALP`.
 
         Also accepts a registered name (`"svrg"`, `"halp"`) or a config dict.
@@ -135,7 +144,7 @@ class VarianceReduced(keras.Model):
         super().compile(optimizer, loss, *args, **kwargs)
 
     # ------------------------------------------------------------- training
-    def train_step(self, data):
+    def train_step(self, data: Any) -> dict[str, Any]:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         optimizer = self.optimizer
         variables = self.trainable_variables
@@ -175,7 +184,7 @@ class VarianceReduced(keras.Model):
         optimizer.apply_variance_reduced(corrections, variables)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
-    def take_snapshot(self, data):
+    def take_snapshot(self, data: tf.data.Dataset) -> None:
         """Computes the full gradient over `data` and starts a new outer loop.
 
         For `train_on_batch` and custom loops; `fit` does it by itself.
@@ -192,7 +201,7 @@ class VarianceReduced(keras.Model):
                 self._symbolic_build(data_batch=next(iter(data)))
         self.optimizer.take_snapshot(FullGradient(self, data)())
 
-    def fit(self, *args, **kwargs):
+    def fit(self, *args: Any, **kwargs: Any) -> keras.callbacks.History:
         """`keras.Model.fit`, plus a `FullGradientSnapshot` on the training data.
 
         See the class docstring for which `x` can be used as is.
@@ -245,19 +254,19 @@ class VarianceReduced(keras.Model):
         return data.batch(arguments.get("batch_size") or 32)
 
     # --------------------------------------------------------- serialization
-    def get_compile_config(self):
+    def get_compile_config(self) -> dict[str, Any]:
         if self.compiled and hasattr(self, "_compile_config"):
             return self._compile_config.serialize()
         return {}
 
-    def compile_from_config(self, config):
+    def compile_from_config(self, config: dict[str, Any]) -> None:
         """Re-compiles from a `.keras` file (the optimizer state loads next)."""
         config = keras.saving.deserialize_keras_object(config)
         self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "trainable": self.trainable,
@@ -265,5 +274,7 @@ class VarianceReduced(keras.Model):
         }
 
     @classmethod
-    def from_config(cls, config, custom_objects=None):
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Self:
         return from_wrapper_config(cls, config, "model", custom_objects)
