@@ -166,7 +166,6 @@ PENDING = {
     "tf_lowprec/optimizers/sgd8bit.py",
     "tf_lowprec/optimizers/svrg.py",
     "tf_lowprec/optimizers/swa.py",
-    "tf_lowprec/pruning/filter_removal.py",
     "tf_lowprec/pruning/sparsity.py",
     "tf_lowprec/recipes/swalp_training.py",
     "tf_lowprec/training/swa.py",

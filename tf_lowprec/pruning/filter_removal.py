@@ -1,5 +1,7 @@
 """`remove_pruned_filters`: turn a filter-pruned model into a smaller dense model."""
 
+from __future__ import annotations
+
 import dataclasses
 
 import keras
@@ -66,11 +68,11 @@ class FilterRemoval:
     units: dict
 
     @property
-    def flops_before(self):
+    def flops_before(self) -> int:
         return 2 * self.macs_before
 
     @property
-    def flops_after(self):
+    def flops_after(self) -> int:
         return 2 * self.macs_after
 
     def __str__(self):
@@ -200,7 +202,7 @@ def _plan(model):
     return keep, configs, weights, units
 
 
-def remove_pruned_filters(model):
+def remove_pruned_filters(model: keras.Model) -> FilterRemoval:
     """Physically removes the units that `PruneFilters` masked.
 
     Walks the model graph once, tracking which channels of each tensor are
