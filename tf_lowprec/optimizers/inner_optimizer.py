@@ -15,14 +15,15 @@ does the actual update. What they share lives here:
 * variable lookup with a clear error for variables the wrapper was not built
   on (e.g. one wrapper reused for a second model);
 * `get_config` / `from_config`: the inner optimizer serialized under
-  `"optimizer"`, plus `_wrapper_config()`.
+  `"optimizer"`, plus `_wrapper_config()` (`from_config` comes from
+  `WrapsOneObject`, which `VarianceReduced` uses for its model too).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
 import keras
 from keras.src.utils.naming import auto_name
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
     from tensorflow.types.experimental import TensorLike
 
     from tf_lowprec.optimizers.learning_rate import LearningRate
-
-_T = TypeVar("_T")
 
 
 def slot_prefix(variable: keras.Variable) -> str:
@@ -50,24 +49,27 @@ def slot_prefix(variable: keras.Variable) -> str:
     return str(variable.name).replace("/", "_").replace(":", "_")
 
 
-def from_wrapper_config(
-    cls: type[_T],
-    config: dict[str, Any],
-    key: str,
-    custom_objects: dict[str, Any] | None = None,
-) -> _T:
-    """`cls(inner, **rest)` from the config of a wrapper around one Keras object.
+class WrapsOneObject:
+    """Mixin: `from_config` of a wrapper around one Keras object.
 
-    The wrapped object (an optimizer, a model) is serialized under `key` and
-    passed first; the other entries are keyword arguments. Shared by
-    `WrapperOptimizer` (`key="optimizer"`) and
-    `tf_lowprec.training.VarianceReduced` (`key="model"`).
+    The wrapped object (an optimizer, a model) is serialized under the
+    class's `_wrapped_key` and passed to `cls` first; the other entries of
+    the config are keyword arguments: `cls(inner, **rest)`. Used by
+    `WrapperOptimizer` (`"optimizer"`) and `tf_lowprec.training.VarianceReduced`
+    (`"model"`); list it before the Keras base class.
     """
-    config = dict(config)
-    inner = keras.saving.deserialize_keras_object(
-        config.pop(key), custom_objects=custom_objects
-    )
-    return cls(inner, **config)
+
+    _wrapped_key: str
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
+    ) -> Self:
+        config = dict(config)
+        inner = keras.saving.deserialize_keras_object(
+            config.pop(cls._wrapped_key), custom_objects=custom_objects
+        )
+        return cls(inner, **config)
 
 
 class Untracked:
@@ -78,7 +80,7 @@ class Untracked:
         self.__dict__.update(items)
 
 
-class WrapperOptimizer(keras.optimizers.Optimizer):
+class WrapperOptimizer(WrapsOneObject, keras.optimizers.Optimizer):
     """Base class: an optimizer whose update is an inner optimizer's.
 
     Subclasses call `super().__init__(optimizer, name=..., default_name=...,
@@ -87,6 +89,8 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
     first) and may override `_apply_inner(grads, trainable_variables)`,
     `finalize_variable_values` and `_wrapper_config()`.
     """
+
+    _wrapped_key = "optimizer"  # `from_config`: the inner optimizer (`WrapsOneObject`)
 
     def __init__(
         self,
@@ -259,9 +263,3 @@ class WrapperOptimizer(keras.optimizers.Optimizer):
             "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
             **self._wrapper_config(),
         }
-
-    @classmethod
-    def from_config(
-        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
-    ) -> Self:
-        return from_wrapper_config(cls, config, "optimizer", custom_objects)

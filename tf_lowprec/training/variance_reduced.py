@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Self
+from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tf_lowprec.optimizers import registry
-from tf_lowprec.optimizers.inner_optimizer import from_wrapper_config
+from tf_lowprec.optimizers.inner_optimizer import WrapsOneObject
 from tf_lowprec.optimizers.svrg import SVRG
 from tf_lowprec.training.full_gradient import (
     FullGradient,
@@ -46,7 +46,7 @@ def _dense(gradient, variable):
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class VarianceReduced(keras.Model):
+class VarianceReduced(WrapsOneObject, keras.Model):
     """Wraps a model so `fit` can train it with SVRG or HALP.
 
     Variance-reduced methods need what a Keras optimizer never sees: the
@@ -101,6 +101,8 @@ class VarianceReduced(keras.Model):
         Low-Precision Training", 2018 (HALP). The two-pass step follows the
         closure-based `step` of HazyResearch/torchhalp.
     """
+
+    _wrapped_key = "model"  # `from_config`: the wrapped model (`WrapsOneObject`)
 
     def __init__(self, model: keras.Model | dict[str, Any], **kwargs: Any) -> None:
         if isinstance(model, dict):
@@ -272,9 +274,3 @@ class VarianceReduced(keras.Model):
             "trainable": self.trainable,
             "model": keras.saving.serialize_keras_object(self.inner),
         }
-
-    @classmethod
-    def from_config(
-        cls, config: dict[str, Any], custom_objects: dict[str, Any] | None = None
-    ) -> Self:
-        return from_wrapper_config(cls, config, "model", custom_objects)
