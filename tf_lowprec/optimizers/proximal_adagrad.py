@@ -8,12 +8,9 @@ import keras
 from keras import ops
 
 from tf_lowprec import validation
-from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
 
 if TYPE_CHECKING:
-    import tensorflow as tf
-
     from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
@@ -138,25 +135,16 @@ class ProximalAdagrad(ElasticNetProximal):
         # `Constant` initializer would round it through float32 first.
         return ops.full(shape, self.initial_accumulator_value, dtype=dtype)
 
-    def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
-    ) -> None:
-        """Adagrad-scaled proximal step, row-wise for sparse gradients."""
-        dtype = variable.dtype
-        lr = ops.cast(learning_rate, dtype)
-        accumulator = self._accumulators[self._get_variable_index(variable)]
-        indices, g, (w, acc) = _sparse.touched(gradient, variable, accumulator)
-        acc = ops.add(acc, ops.square(g))
+    def _slots(self, variable):
+        return [self._accumulators[self._get_variable_index(variable)]]
+
+    def _step_size(self, lr, g, values):
+        """Adagrad: `acc + g^2` (the new accumulator) and `eta = lr / sqrt(acc)`."""
+        acc = ops.add(values[0], ops.square(g))
         # lr / sqrt(acc), not TF's lr * rsqrt(acc): sqrt and divide are
         # correctly rounded, while Eigen's vectorized rsqrt is not and its
         # scalar tail differs, so MirroredStrategy replicas drifted apart.
-        eta = ops.divide(lr, ops.sqrt(acc))
-        new_w = self._prox(ops.subtract(w, ops.multiply(g, eta)), eta, dtype)
-        _sparse.assign_touched(self, accumulator, acc, indices)
-        _sparse.assign_touched(self, variable, new_w, indices)
+        return ops.divide(lr, ops.sqrt(acc)), [acc]
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

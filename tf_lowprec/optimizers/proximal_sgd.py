@@ -5,14 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import keras
-from keras import ops
 
-from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.elastic_net_proximal import ElasticNetProximal
 
 if TYPE_CHECKING:
-    import tensorflow as tf
-
     from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
@@ -91,16 +87,3 @@ class ProximalSGD(ElasticNetProximal):
         super().__init__(
             learning_rate, l1_regularization_strength, l2_regularization_strength, **kwargs
         )
-
-    def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
-    ) -> None:
-        """Proximal step on `variable`, row-wise for sparse gradients."""
-        dtype = variable.dtype
-        lr = ops.cast(learning_rate, dtype)
-        indices, g, (w,) = _sparse.touched(gradient, variable)
-        new_w = self._prox(ops.subtract(w, ops.multiply(g, lr)), lr, dtype)
-        _sparse.assign_touched(self, variable, new_w, indices)
