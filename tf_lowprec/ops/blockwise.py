@@ -11,11 +11,13 @@ change a block maximum) and stored as
 
 with `T` a fixed, sorted table of 256 values in `[-1, 1]` (signed) or
 `[0, 1]` (unsigned). `argmin` is exact nearest rounding: the code is the
-number of decision thresholds `t_k = (T[k] + T[k+1]) / 2` at or below
-`x_i / s_b` (a tie goes to the larger value), computed from the table's
-structure (decade and interval, then a check against the two thresholds
-around the candidate; `_nearest_index`), which XLA fuses into one loop
-over the tensor.
+number of decision thresholds `t_k = (T[k] + T[k+1]) / 2` (rounded to
+float32) at or below `x_i / s_b` (a tie goes to the larger value),
+computed without a search from the float32 bit pattern of `|x_i / s_b|`:
+its top bits select one of 3457 buckets, a table gives the number of
+thresholds below the bucket and the one threshold inside it, and one
+integer comparison settles that one (`_nearest_index`). Decoding reads
+`T` at the code.
 
 The table is the *dynamic tree* code of the paper (their Fig. 2 / Sec. 2):
 a sign bit, then `e` zero bits, a 1 (the indicator), and the remaining
@@ -141,36 +143,75 @@ def _thresholds(signed):
     return np.concatenate([middle, pad])
 
 
+# Buckets of `_nearest_index`: the float32 bit patterns of magnitudes, cut
+# after `_BUCKET_MANTISSA_BITS` mantissa bits, from 2^(_LOWEST_EXPONENT - 127)
+# (below every positive threshold) to 1.0.
+_BUCKET_MANTISSA_BITS = 7
+_LOWEST_EXPONENT = 100
+_LOW_BITS = 23 - _BUCKET_MANTISSA_BITS
+_COUNT_SHIFT = _LOW_BITS + 1  # room for the "no threshold" offset 2^_LOW_BITS
+
+
+@functools.cache
+def _bucket_table(signed):
+    """int32 per bucket: `count << _COUNT_SHIFT | offset`.
+
+    `count` is the number of positive thresholds below the bucket's first
+    bit pattern; `offset` is the low bits of the one threshold inside the
+    bucket, or `2^_LOW_BITS` (above every low part) if there is none.
+    """
+    thresholds = _thresholds(signed)
+    thresholds = thresholds[np.isfinite(thresholds) & (thresholds > 0)]
+    bits = thresholds.view(np.int32).astype(np.int64)
+    first = (_LOWEST_EXPONENT << 23) >> _LOW_BITS
+    last = int(np.float32(1.0).view(np.int32)) >> _LOW_BITS
+    buckets = (bits >> _LOW_BITS) - first
+    # Exactness needs at most one threshold per bucket and none below the first.
+    assert buckets.min() > 0 and np.all(np.diff(buckets) > 0)
+    starts = (np.arange(last - first + 1) + first) << _LOW_BITS
+    count = np.searchsorted(bits, starts, side="left")
+    offset = np.full(starts.size, 1 << _LOW_BITS, np.int64)
+    offset[buckets] = bits - starts[buckets]
+    return ((count << _COUNT_SHIFT) | offset).astype(np.int32)
+
+
 def _nearest_index(v, signed, bits):
     """Position in the sorted table of the entry nearest to `v` (in [-1, 1]).
 
-    Equals `#{k : t_k <= v}` (the thresholds `t_k` between neighbours), found
-    without a search: the decade `e = floor(-log10 |v|)` and the interval
-    `j = floor((|v| 10^e - 0.1) / 0.9 * 2^f)` give the nearest entry of that
-    decade, at magnitude position `2^f - 1 + j` (the decades below hold
-    `2 + 4 + ... = 2^f - 2` entries, plus the zero); the true nearest entry
-    is that one or a neighbour across a decade boundary (or a float32 slip
-    of the logarithm), which comparing with the two thresholds around the
-    candidate settles exactly. Two table reads per entry instead of the
-    eight of a binary search.
+    Equals `#{k : t_k <= v}` (the float32 thresholds `t_k` between
+    neighbours; a tie goes to the larger entry), computed exactly with one
+    table read per entry and integer operations only. Positive float32
+    numbers order like their bit patterns, so with `u` the bit pattern of
+    `|v|`, a threshold is at or below `|v|` iff its pattern is `<= u`. The
+    patterns are cut into buckets by their top bits (exponent and the top
+    `_BUCKET_MANTISSA_BITS = 7` mantissa bits: 128 buckets per binade, so
+    relative width at most 2^-7 = 0.78%, narrower than the closest two
+    thresholds of the table, 0.9 / 128 = 0.70% of 1, apart); the table
+    gives per bucket the number of thresholds below it and the low bits of
+    the (at most one) threshold inside it, and one integer comparison of
+    `u`'s low bits decides that one. Negative `v` count thresholds by the
+    symmetry of the signed table, strictly (`-t <= v` iff `t >= |v|`).
+    Magnitudes below `2^-27` (under every positive threshold, about
+    `1.6e-7`) fall into the first bucket, which has none.
     """
-    top_fraction_bits = bits - 2 + (0 if signed else 1)  # f at e = 0
-    decades = _EXPONENTS - 1 if signed else _EXPONENTS
-    magnitude = tf.abs(v)
-    e = tf.clip_by_value(
-        tf.floor(-tf.math.log(magnitude) / math.log(10.0)), 0.0, decades - 1.0
+    del bits  # 8 (checked by the callers)
+    table = _bucket_table(signed)
+    magnitude = tf.bitwise.bitwise_and(tf.bitcast(v, tf.int32), 0x7FFFFFFF)
+    bucket = tf.clip_by_value(
+        tf.bitwise.right_shift(magnitude, _LOW_BITS)
+        - ((_LOWEST_EXPONENT << 23) >> _LOW_BITS),
+        0,
+        table.size - 1,
     )
-    steps = tf.pow(2.0, top_fraction_bits - e)  # 2^f
-    j = tf.floor((magnitude * tf.pow(10.0, e) - 0.1) / 0.9 * steps)
-    position = steps - 1.0 + tf.clip_by_value(j, 0.0, steps - 1.0)
-    if signed:
-        position = tf.where(v < 0, -position, position) + _ZERO_INDEX
-    candidate = tf.cast(position, tf.int32)
-    thresholds = tf.constant(_thresholds(signed))
-    below = tf.gather(thresholds, tf.maximum(candidate - 1, 0))
-    above = tf.gather(thresholds, candidate)
-    down = tf.logical_and(candidate > 0, v < below)
-    return candidate - tf.cast(down, tf.int32) + tf.cast(v >= above, tf.int32)
+    entry = tf.gather(tf.constant(table), bucket)
+    count = tf.bitwise.right_shift(entry, _COUNT_SHIFT)
+    offset = tf.bitwise.bitwise_and(entry, (1 << _COUNT_SHIFT) - 1)
+    low = tf.bitwise.bitwise_and(magnitude, (1 << _LOW_BITS) - 1)
+    if not signed:  # v >= 0 here (quantize_blocks clamps)
+        return count + tf.cast(low >= offset, tf.int32)
+    negative = tf.cast(v < 0, tf.int32)  # -0.0 (not < 0) has count 0 either way
+    magnitude_index = count + tf.cast(low >= offset + negative, tf.int32)
+    return _ZERO_INDEX + magnitude_index * (1 - 2 * negative)
 
 
 def number_of_blocks(size, block_size):

@@ -70,21 +70,16 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
         min_8bit_size=4096,
         **kwargs,
     ):
-        learning_rate = validation.learning_rate(learning_rate)
-        beta_1 = validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True)
-        beta_2 = validation.float_in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True)
-        epsilon = validation.positive_float(epsilon, "epsilon")
-        amsgrad = validation.boolean(amsgrad, "amsgrad")
-        validation.optimizer_common_args(**kwargs)
         super().__init__(
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
+            learning_rate,
+            beta_1=validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True),
+            beta_2=validation.float_in_range(beta_2, "beta_2", 0.0, 1.0, high_open=True),
+            epsilon=validation.positive_float(epsilon, "epsilon"),
+            amsgrad=validation.boolean(amsgrad, "amsgrad"),
+            block_size=block_size,
+            min_8bit_size=min_8bit_size,
             **kwargs,
         )
-        self._init_blockwise(block_size, min_8bit_size)
 
     def build(self, var_list):
         if self.built:

@@ -19,14 +19,27 @@ Per variable and step, one `tf.function(jit_compile=True)` runs
     codes', absmax' = quantize(s')
 
 and returns `dw` and the new codes and scales, which are assigned to the
-variables. XLA fuses the three stages into loops over the tensor, so the
-float32 states exist only as temporaries of that kernel: between steps
-only codes and scales are stored. The weight is updated with the float32
-`s'` (not with its quantized value), as bitsandbytes does; the rounding
-error of the stored state enters the next step only. Rounding is nearest
-(deterministic), so replicas under `tf.distribute` that see the same
-all-reduced gradient store the same codes, and a run resumed from a
-`.keras` file continues bit for bit.
+variables. The kernel walks the tensor in chunks of `CHUNK_ENTRIES`
+(16384) entries, 64 blocks of 256, in a `tf.while_loop`
+(`_run_in_chunks`); within a chunk XLA fuses the stages into a few loops,
+each split over the CPU cores. Memory: between steps only codes and
+scales are stored. During one variable's update the transient
+temporaries are chunk-sized float32 arrays inside the kernel (64 KiB
+each, a few per state, so they stay in the CPU caches) and the kernel's
+outputs until they are assigned: the float32 step `dw` (4 bytes per
+entry, like the gradient) and the new codes (1 byte per entry per
+state). Kernels of different variables run one after another, so at most
+one variable's outputs exist at a time. The weight is updated with the
+float32 `s'` (not with its quantized value), as bitsandbytes does; the
+rounding error of the stored state enters the next step only. Rounding
+is nearest (deterministic), so replicas under `tf.distribute` that see
+the same all-reduced gradient store the same codes, and a run resumed
+from a `.keras` file continues bit for bit.
+
+Speed: on a 2-core CPU the kernel costs about as much as Keras Adam's own
+update of float32 moments (which reads and writes them with several
+separate full-size passes); how it compares in a training step is
+measured by `benchmarks/low_precision_memory.py time`.
 
 The weight update is applied with the optimizer's `assign_add` /
 `assign_sub`, so wrappers that intercept them (`StochasticRounding`, for
@@ -39,6 +52,7 @@ import numbers
 import keras
 import tensorflow as tf
 
+from tf_lowprec import validation
 from tf_lowprec.ops.blockwise import (
     as_blocks,
     check_block_size,
@@ -49,10 +63,11 @@ from tf_lowprec.ops.blockwise import (
 from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
 
 CODES = "codes"
-# Blocks per step of the update loop: 4096 x 256 = 1M entries, i.e. 4 MiB
-# float32 temporaries per state (see `_run_in_chunks`).
-CHUNK_BLOCKS = 4096
 ABSMAX = "absmax"
+# Entries per step of the update loop (64 blocks of 256): its float32
+# temporaries are 64 KiB each, so they stay in the CPU caches (see
+# `_run_in_chunks`).
+CHUNK_ENTRIES = 16384
 
 
 def check_min_8bit_size(value):
@@ -64,67 +79,71 @@ def check_min_8bit_size(value):
 
 
 def _run_in_chunks(rule, layout, block_size, gradient, weight, scalars, stored):
-    """The fused step on `[n_blocks, block_size]` views, `CHUNK_BLOCKS` rows at a time.
+    """The fused step on `[n_blocks, block_size]` views, chunk by chunk.
 
-    Every chunk dequantizes its rows of each state, applies `rule` and
-    requantizes them; the results are scattered into the outputs, so the
-    float32 temporaries of XLA are chunk-sized, not variable-sized. The
-    last chunk is shifted back to end at the last block (rows it shares with
-    the previous chunk are recomputed from the same inputs, identically).
+    A chunk is `max(1, CHUNK_ENTRIES // block_size)` consecutive blocks.
+    Each one dequantizes its rows of every state, applies `rule` and
+    requantizes them; a `tf.while_loop` runs the whole chunks and writes
+    their results into `tf.TensorArray`s (in XLA: in-place dynamic update
+    slices of the output buffers), a last partial chunk (when the chunk
+    does not divide the number of blocks) runs after the loop and is
+    concatenated. The float32 temporaries of XLA are chunk-sized, not
+    variable-sized.
     """
     shape = gradient.shape
     gradient = tf.cast(gradient, tf.float32)  # inside the kernel: fused, no copy
     weight = tf.cast(weight, tf.float32)
-    g, w = as_blocks(gradient, block_size), as_blocks(weight, block_size)
-    inputs, position = [], 0
+    inputs = [as_blocks(gradient, block_size), as_blocks(weight, block_size)]
+    position = 0
     for eight_bit, _ in layout:
+        inputs.append(as_blocks(stored[position], block_size))
         if eight_bit:
-            inputs.append(
-                (as_blocks(stored[position], block_size), stored[position + 1])
-            )
-            position += 2
-        else:
-            inputs.append((as_blocks(stored[position], block_size),))
-            position += 1
-    n = g.shape[0]
-    rows = min(CHUNK_BLOCKS, n)
+            inputs.append(stored[position + 1])
+        position += 2 if eight_bit else 1
+    n = inputs[0].shape[0]
+    rows = min(n, max(1, CHUNK_ENTRIES // block_size))
 
-    def chunk(start):
-        def take(t):
-            begin = [start] + [0] * (t.shape.rank - 1)
-            return tf.slice(t, begin, [rows] + t.shape.as_list()[1:])
-
-        decoded = [
-            dequantize_blocks(take(s[0]), take(s[1])) if len(s) == 2 else take(s[0])
-            for s in inputs
+    def chunk(start, size):
+        g, w, *states = [
+            tf.slice(t, [start] + [0] * (t.shape.rank - 1), [size] + t.shape[1:])
+            for t in inputs
         ]
-        step, new_states = rule(take(g), take(w), scalars, decoded)
+        decoded, position = [], 0
+        for eight_bit, _ in layout:
+            if eight_bit:
+                decoded.append(dequantize_blocks(*states[position : position + 2]))
+            else:
+                decoded.append(states[position])
+            position += 2 if eight_bit else 1
+        step, new_states = rule(g, w, scalars, decoded)
         encoded = []
         for (eight_bit, signed), state in zip(layout, new_states):
             encoded.extend(quantize_blocks(state, signed) if eight_bit else [state])
         return [step, *encoded]
 
-    if rows == n:
-        outputs = chunk(0)
+    count, remainder = divmod(n, rows)
+    if count == 1 and not remainder:
+        outputs = chunk(0, n)
     else:
-        first = chunk(0)  # shapes and dtypes of the per-chunk results
-        empty = [tf.zeros([n, *t.shape.as_list()[1:]], t.dtype) for t in first]
-        count = -(-n // rows)
+        template = chunk(0, rows)  # dtypes and per-chunk shapes (traced only)
+        arrays = [
+            tf.TensorArray(t.dtype, size=count, element_shape=t.shape) for t in template
+        ]
 
-        def body(i, *outputs):
-            start = tf.minimum(i * rows, n - rows)
-            index = (start + tf.range(rows))[:, None]
-            return (
-                i + 1,
-                *(
-                    tf.tensor_scatter_nd_update(out, index, part)
-                    for out, part in zip(outputs, chunk(start))
-                ),
-            )
+        def body(i, *arrays):
+            parts = chunk(i * rows, rows)
+            return (i + 1, *(a.write(i, p) for a, p in zip(arrays, parts)))
 
-        outputs = tf.while_loop(
-            lambda i, *_: i < count, body, [tf.constant(0), *empty]
+        arrays = tf.while_loop(
+            lambda i, *_: i < count, body, [tf.constant(0), *arrays]
         )[1:]
+        outputs = [
+            tf.reshape(a.stack(), [count * rows, *t.shape[1:]])
+            for a, t in zip(arrays, template)
+        ]
+        if remainder:
+            last = chunk(count * rows, remainder)
+            outputs = [tf.concat([o, p], 0) for o, p in zip(outputs, last)]
     step, encoded, position = outputs[0], [], 1
     for eight_bit, _ in layout:
         if eight_bit:
@@ -155,14 +174,20 @@ class State:
 class BlockwiseStates:
     """Mixin for a `keras.optimizers.Optimizer` whose states are 8-bit.
 
-    Call `_init_blockwise(block_size, min_8bit_size)` in `__init__`, create
-    states with `_add_state` in `build`, and run the update with
+    Listed before the Keras optimizer in the bases: `__init__` checks
+    `learning_rate`, `block_size`, `min_8bit_size` and the base optimizer
+    arguments and passes the rest (the rule's own arguments, already
+    checked by the subclass) to the Keras optimizer. Create states with
+    `_add_state` in `build`, and run the update with
     `_fused_update(variable, gradient, rule, states, scalars)`.
     """
 
-    def _init_blockwise(self, block_size, min_8bit_size):
+    def __init__(self, learning_rate, block_size=256, min_8bit_size=4096, **kwargs):
+        learning_rate = validation.learning_rate(learning_rate)
         check_block_size(block_size)
         check_min_8bit_size(min_8bit_size)
+        validation.optimizer_common_args(**kwargs)
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.block_size = int(block_size)
         self.min_8bit_size = int(min_8bit_size)
         self._blockwise = Untracked(kernels={}, previous=None)

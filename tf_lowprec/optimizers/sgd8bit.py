@@ -58,17 +58,14 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
         min_8bit_size=4096,
         **kwargs,
     ):
-        learning_rate = validation.learning_rate(learning_rate)
-        momentum = validation.float_in_range(momentum, "momentum", 0.0, 1.0)
-        nesterov = validation.boolean(nesterov, "nesterov")
-        validation.optimizer_common_args(**kwargs)
         super().__init__(
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=nesterov,
+            learning_rate,
+            momentum=validation.float_in_range(momentum, "momentum", 0.0, 1.0),
+            nesterov=validation.boolean(nesterov, "nesterov"),
+            block_size=block_size,
+            min_8bit_size=min_8bit_size,
             **kwargs,
         )
-        self._init_blockwise(block_size, min_8bit_size)
 
     def build(self, variables):
         if self.built:
