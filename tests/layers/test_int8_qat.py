@@ -104,6 +104,62 @@ def test_training_output_is_batch_normalized():
     assert np.all(fused.batch_norm.moving_variance.numpy() != 1.0)
 
 
+@pytest.mark.parametrize("kind", sorted(LAYERS))
+def test_training_pass_equals_keras_batch_norm_of_the_unfolded_layer(kind):
+    """Oracle: z = op(x, FakeQuant(s W)) / s + b, then Keras's BatchNormalization(training=True)."""
+    make, shape, channels = LAYERS[kind]
+    x = tf.constant(RNG.normal(size=shape).astype("float32"))
+    fused = Int8Fused(
+        make(),
+        batch_norm=keras.layers.BatchNormalization(epsilon=1e-3),
+        quantize_output=False,
+    )
+    fused.build(shape)
+    reference_bn = _random_batch_norm(channels, fused.compute_output_shape(shape))
+    fused.batch_norm.set_weights(reference_bn.get_weights())
+    gamma, _, _, variance = reference_bn.get_weights()
+    scale = gamma / np.sqrt(variance + np.float32(1e-3))
+    kernel = fused.layer.kernel.numpy()
+    depthwise = kind == "depthwise"
+    folded = kernel * (scale.reshape(kernel.shape[-2:]) if depthwise else scale)
+    flat = folded.reshape(-1, channels)  # output channels last, as TFLite's
+    bound = np.abs(flat).max(axis=0)
+    quantized = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+        flat, -bound, bound, num_bits=8, narrow_range=True
+    ).numpy()
+    if kind == "dense":  # Dense kernels: one range per tensor
+        quantized = tf.quantization.fake_quant_with_min_max_vars(
+            flat, -bound.max(), bound.max(), num_bits=8, narrow_range=True
+        ).numpy()
+    quantized = quantized.reshape(kernel.shape)
+    if kind == "conv1d":
+        unfolded = keras.ops.conv(x, quantized, strides=2)
+    else:
+        reference = make()
+        reference.build(shape)
+        reference.set_weights([quantized] + fused.layer.get_weights()[1:])
+        unfolded = reference(x)
+        if reference.use_bias:
+            unfolded = unfolded - reference.bias
+    z = unfolded / scale
+    if fused.layer.use_bias:
+        z = z + fused.layer.bias
+    expected = reference_bn(z, training=True)
+
+    with tf.GradientTape() as tape:
+        y = fused(x, training=True)
+        loss = tf.reduce_sum(y * RNG.normal(size=y.shape).astype("float32"))
+    np.testing.assert_allclose(y, expected, atol=1e-5, rtol=1e-5)
+    for ours, theirs in (
+        (fused.batch_norm.moving_mean, reference_bn.moving_mean),
+        (fused.batch_norm.moving_variance, reference_bn.moving_variance),
+    ):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-5, rtol=1e-5)
+    if fused.layer.use_bias:  # b cancels in batch-normalized training
+        bias_gradient = tape.gradient(loss, fused.layer.bias)
+        np.testing.assert_array_equal(bias_gradient, np.zeros(channels, np.float32))
+
+
 def test_activation_range_moving_average_then_frozen():
     quantizer = ActivationQuantizer()
     a = RNG.uniform(0.5, 3.0, size=(8, 4)).astype("float32")  # all positive
@@ -121,6 +177,28 @@ def test_activation_range_moving_average_then_frozen():
     quantizer(10 * b, training=False)
     assert (quantizer.range_min.numpy(), quantizer.range_max.numpy()) == frozen
     assert quantizer.updates.numpy() == 2
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "relu6"])
+def test_fused_output_range_is_the_moving_average_of_the_activated_output(activation):
+    """A ReLU output's range skips reading its minimum (it is 0): same range either way."""
+    fused = Int8Fused(keras.layers.Dense(6), activation=activation)
+    fused.build((32, 5))
+    oracle = ActivationQuantizer()
+    oracle.build((32, 6))
+    for _ in range(3):
+        x = tf.constant(RNG.normal(scale=4.0, size=(32, 5)).astype("float32"))
+        fused(x, training=True)
+        kernel = fake_quant.quantize_weights_per_tensor(fused.layer.kernel)
+        outputs = tf.matmul(x, kernel) + fused.layer.bias
+        if activation != "linear":
+            outputs = getattr(tf.nn, activation)(outputs)
+        oracle.update(outputs)
+    assert (fused.output_quantizer.range_min.numpy() < 0) == (activation == "linear")
+    np.testing.assert_array_equal(
+        [fused.output_quantizer.range_min.numpy(), fused.output_quantizer.range_max.numpy()],
+        [oracle.range_min.numpy(), oracle.range_max.numpy()],
+    )
 
 
 @pytest.mark.parametrize(

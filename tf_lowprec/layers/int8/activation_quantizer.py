@@ -72,10 +72,20 @@ class ActivationQuantizer(keras.layers.Layer):
         self.range_max = scalar("range_max")
         self.updates = scalar("updates")
 
-    def update(self, inputs):
-        """Training-time range update from the batch `inputs` (no quantization)."""
+    def update(self, inputs, nonnegative=False):
+        """Training-time range update from the batch `inputs` (no quantization).
+
+        `nonnegative=True` says `inputs >= 0` holds by construction (a ReLU
+        or ReLU6 output), so `b_min = min(min x, 0) = 0` without reading
+        the tensor.
+        """
         flat = tf.stop_gradient(tf.cast(inputs, tf.float32))
-        batch_min = _cross_replica(tf.minimum(tf.reduce_min(flat), 0.0), tf.reduce_min)
+        if nonnegative:
+            batch_min = tf.zeros([], tf.float32)
+        else:
+            batch_min = _cross_replica(
+                tf.minimum(tf.reduce_min(flat), 0.0), tf.reduce_min
+            )
         batch_max = _cross_replica(tf.maximum(tf.reduce_max(flat), 0.0), tf.reduce_max)
         first = tf.equal(self.updates, 0.0)
         decay = self.ema_decay

@@ -11,6 +11,19 @@ LINEAR_LAYERS = ("Dense", "Conv1D", "Conv2D", "DepthwiseConv2D")
 ACTIVATIONS = {"linear": None, "relu": tf.nn.relu, "relu6": tf.nn.relu6}
 
 
+def _moments(x, axes):
+    """Batch mean and variance over `axes`, over the global batch under tf.distribute.
+
+    With several replicas in sync, Keras's synchronized moments (sums
+    all-reduced across replicas); on one replica the plain ones (as Keras's
+    BatchNormalization computes them), without the all-reduce bookkeeping
+    (an all-ones tensor the size of `x`, summed).
+    """
+    context = tf.distribute.get_replica_context()
+    synchronized = context is not None and context.num_replicas_in_sync > 1
+    return keras.ops.moments(x, axes, synchronized=synchronized)
+
+
 @keras.saving.register_keras_serializable(package="tf_lowprec")
 class Int8Fused(keras.layers.Layer):
     """Quantization-aware Dense/Conv1D/Conv2D/DepthwiseConv2D [+ BN] [+ ReLU/ReLU6].
@@ -182,24 +195,49 @@ class Int8Fused(keras.layers.Layer):
         )
 
     def _batch_norm_training(self, inputs, quantized_kernel, scale):
+        """Training output: batch normalization of the unfolded layer, in one pass.
+
+        With `c = op(x, q(s W))` (the convolution with the quantized folded
+        kernel, computed once) the unfolded layer's output is `z = c / s + b`,
+        so per channel `mean_B(z) = mean_B(c) / s + b`, `var_B(z) =
+        var_B(c) / s^2`, and the batch-normalized output
+
+            y = gamma (z - mean_B(z)) / sqrt(var_B(z) + eps) + beta
+              = a c + beta + (b - mean_B(z)) g,
+            g = gamma / sqrt(var_B(z) + eps),   a = g / s,
+
+        is one multiply-add over `c` (the statistics are per-channel
+        vectors). The same function as dividing `c` by `s`, adding `b` and
+        normalizing (Jacob et al. 2018, section 3.2; PyTorch's `_ConvBnNd`),
+        with two elementwise passes over the activations instead of up to
+        six, forward and backward.
+        `b` cancels in `y`: its gradient is exactly zero (in the float
+        Conv + BN it is zero up to rounding).
+        The moving statistics are updated from `mean_B(z), var_B(z)`.
+        """
         bn = self.batch_norm
         gamma, beta = self._bn_variables()
-        outputs = self._linear(inputs, quantized_kernel) / scale
+        outputs = self._linear(inputs, quantized_kernel)
+        mean, variance = _moments(outputs, list(range(outputs.shape.rank - 1)))
+        mean = mean / scale
         if self.layer.use_bias:
-            outputs = outputs + self.layer.bias
-        axes = list(range(outputs.shape.rank - 1))
-        mean, variance = keras.ops.moments(outputs, axes, synchronized=True)
+            mean = mean + self.layer.bias
+        variance = variance / tf.square(scale)
         momentum = bn.momentum
         bn.moving_mean.assign(bn.moving_mean * momentum + mean * (1.0 - momentum))
         bn.moving_variance.assign(
             bn.moving_variance * momentum + variance * (1.0 - momentum)
         )
-        outputs = (outputs - mean) * tf.math.rsqrt(variance + bn.epsilon)
+        gain = tf.math.rsqrt(variance + bn.epsilon)
         if gamma is not None:
-            outputs = outputs * gamma
+            gain = gain * gamma
+        centre = -mean
+        if self.layer.use_bias:
+            centre = centre + self.layer.bias
+        shift = centre * gain
         if beta is not None:
-            outputs = outputs + beta
-        return outputs
+            shift = shift + beta
+        return outputs * (gain / scale) + shift
 
     def call(self, inputs, training=None):
         kernel, bias = self.folded_weights()
@@ -220,7 +258,9 @@ class Int8Fused(keras.layers.Layer):
             outputs = activation(outputs)
         if self.output_quantizer is None:
             return outputs
-        return self.output_quantizer(outputs, training=training)
+        if training:
+            self.output_quantizer.update(outputs, nonnegative=activation is not None)
+        return self.output_quantizer.fake_quantize(outputs)
 
     def get_config(self):
         config = super().get_config()
