@@ -255,6 +255,22 @@ def time_train_steps(models, x, y, repeats, steps, warmup):
             for row in interleave(timers, repeats, warmup=0)]
 
 
+def time_same_start(workload, jit_compile, build, make_batch, optimizers, repeats, steps, warmup,
+                    prepare=None):
+    """`time_train_steps` of `same_start_models(build, make_batch, optimizers, ...)`.
+
+    The measurement of one grid point of a benchmark that compares
+    optimizers (or prepared models) on one workload. Returns `(info, rows)`:
+    `info` is `{"workload", "jit_compile", "batch_size"}`, which every row
+    carries (add it to the summary rows too), `rows` are
+    `time_train_steps`'s.
+    """
+    models, x, y, batch = same_start_models(build, make_batch, optimizers, jit_compile,
+                                            prepare=prepare)
+    info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
+    return info, [{**info, **row} for row in time_train_steps(models, x, y, repeats, steps, warmup)]
+
+
 def add_arguments(parser, repeats, steps, warmup, out=None, jit_compile=False):
     """Adds the common `--repeats`, `--steps`, `--warmup` and `--out` options with these defaults.
 
@@ -315,6 +331,23 @@ def measure_grid(measure, parser, args, workloads):
         measure(name, jit, args.repeats, args.steps, args.warmup)
         for name in names
         for jit in jit_modes(parser, args.jit_compile))
+
+
+def grid_main(parser, argv, measure, workloads, files, line):
+    """The main of a grid benchmark: parse, measure, save, print; returns 0 (the exit status).
+
+    Parses `argv` with `parser` (a `workload_parser`), runs `measure_grid(
+    measure, parser, args, workloads)`, `save`s its rows and summary to
+    `args.out` under the two names in `files` (`(rows file, summary file)`)
+    and prints `line(row)` for each summary row.
+    """
+    args = parser.parse_args(argv)
+    rows, summary = measure_grid(measure, parser, args, workloads)
+    rows_file, summary_file = files
+    save(args.out, {rows_file: rows, summary_file: summary})
+    for row in summary:
+        print(line(row))
+    return 0
 
 
 def save(out, files):

@@ -32,14 +32,7 @@ load drifts on a shared machine). Writes `<out>/low_precision_overhead.csv`
 import sys
 
 import keras
-from harness import (
-    measure_grid,
-    paired_summary,
-    same_start_models,
-    save,
-    time_train_steps,
-    workload_parser,
-)
+from harness import grid_main, paired_summary, time_same_start, workload_parser
 
 from tf_lowprec import models as model_zoo
 from tf_lowprec.formats import BlockFloatingPoint
@@ -53,7 +46,7 @@ def _fp_accumulator():
     return LowPrecision(
         keras.optimizers.SGD(0.05, momentum=0.9),
         weight_quantizer=bfp8, gradient_quantizer=bfp8, momentum_quantizer=bfp8, seed=0,
-    )  # fmt: skip
+    )
 
 
 # name -> (optimizer factory, quantize activations?, workloads)
@@ -88,28 +81,23 @@ def measure(workload, jit_compile, repeats, steps, warmup):
     optimizers = {
         name: make for name, (make, _, workloads) in VARIANTS.items() if workload in workloads
     }
-    models, x, y, batch = same_start_models(
-        build, make_batch, optimizers, jit_compile, prepare=_quantize_activations
-    )
-    info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
-    rows = [{**info, **row} for row in time_train_steps(models, x, y, repeats, steps, warmup)]
+    info, rows = time_same_start(workload, jit_compile, build, make_batch, optimizers, repeats,
+                                 steps, warmup, prepare=_quantize_activations)
     summary = [{**info, **row} for row in paired_summary(rows, "sgd") if row["variant"] != "sgd"]
     return rows, summary
 
 
 def main(argv=None):
     parser = workload_parser(__doc__, "mlp,cnn", repeats=11, steps=10, warmup=3, jit_compile=True)
-    args = parser.parse_args(argv)
-    rows, summary = measure_grid(measure, parser, args, WORKLOADS)
-    save(args.out, {"low_precision_overhead_repeats.csv": rows,
-                    "low_precision_overhead.csv": summary})
-    for row in summary:
-        print(
+    return grid_main(
+        parser, argv, measure, WORKLOADS,
+        ("low_precision_overhead_repeats.csv", "low_precision_overhead.csv"),
+        lambda row: (
             f"{row['workload']:>4} xla={row['jit_compile']!s:5} {row['variant']:>15}: "
             f"{1e3 * row['median_seconds']:7.2f} ms/step vs sgd -> x{row['ratio']:.3f} "
             f"(paired median x{row['paired_ratio']:.3f})"
-        )
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -22,13 +22,7 @@ import sys
 import keras
 import numpy as np
 import tensorflow as tf
-from harness import (
-    measure_grid,
-    paired_summary,
-    save,
-    time_train_steps,
-    workload_parser,
-)
+from harness import grid_main, paired_summary, time_train_steps, workload_parser
 
 from tf_lowprec import models
 from tf_lowprec.optimizers.grda import GRDA
@@ -71,13 +65,13 @@ def measure(workload_name, repeats, steps, warmup):
 
 def main(argv=None):
     parser = workload_parser(__doc__, "mlp_8m,cnn", repeats=15, steps=20, warmup=5)
-    args = parser.parse_args(argv)
-    rows, summary = measure_grid(measure, parser, args, WORKLOADS)
-    save(args.out, {"optimizer_overhead.csv": rows, "optimizer_overhead_summary.csv": summary})
-    for row in summary:
-        print(f"{row['workload']:>7} {row['variant']:>5}: {1e3 * row['median_seconds']:8.2f} "
-              f"ms/step, x{row['ratio']:.3f} SGD (paired median x{row['paired_ratio']:.3f})")
-    return 0
+    return grid_main(
+        parser, argv, measure, WORKLOADS,
+        ("optimizer_overhead.csv", "optimizer_overhead_summary.csv"),
+        lambda row: (f"{row['workload']:>7} {row['variant']:>5}: "
+                     f"{1e3 * row['median_seconds']:8.2f} ms/step, x{row['ratio']:.3f} SGD "
+                     f"(paired median x{row['paired_ratio']:.3f})"),
+    )
 
 
 if __name__ == "__main__":

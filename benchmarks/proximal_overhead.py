@@ -25,14 +25,7 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 import sys
 
 import keras
-from harness import (
-    measure_grid,
-    paired_summary,
-    same_start_models,
-    save,
-    time_train_steps,
-    workload_parser,
-)
+from harness import grid_main, paired_summary, time_same_start, workload_parser
 
 from tf_lowprec import models
 from tf_lowprec.optimizers import ProximalAdagrad, ProximalSGD
@@ -71,9 +64,8 @@ WORKLOADS = {"mlp": (_mlp, _mlp_batch), "embedding": (_embedding, _embedding_bat
 def measure(workload, jit_compile, repeats, steps, warmup):
     build, make_batch = WORKLOADS[workload]
     optimizers = {name: make for name, (make, _) in OPTIMIZERS.items()}
-    compiled, x, y, batch = same_start_models(build, make_batch, optimizers, jit_compile)
-    info = {"workload": workload, "jit_compile": jit_compile, "batch_size": batch}
-    rows = [{**info, **row} for row in time_train_steps(compiled, x, y, repeats, steps, warmup)]
+    info, rows = time_same_start(workload, jit_compile, build, make_batch, optimizers, repeats,
+                                 steps, warmup)
     summary = []
     for name, (_, baseline) in OPTIMIZERS.items():
         if baseline is None:
@@ -86,16 +78,14 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 def main(argv=None):
     parser = workload_parser(__doc__, "mlp,embedding", repeats=11, steps=10, warmup=3, jit_compile=True)
-    args = parser.parse_args(argv)
-    rows, summary = measure_grid(measure, parser, args, WORKLOADS)
-    save(args.out, {"proximal_overhead_repeats.csv": rows, "proximal_overhead.csv": summary})
-    for row in summary:
-        print(
+    return grid_main(
+        parser, argv, measure, WORKLOADS, ("proximal_overhead_repeats.csv", "proximal_overhead.csv"),
+        lambda row: (
             f"{row['workload']:>9} xla={row['jit_compile']!s:5} {row['variant']:>16}: "
             f"{1e3 * row['median_seconds']:7.2f} ms/step vs {row['baseline']} -> "
             f"x{row['ratio']:.3f} (paired median x{row['paired_ratio']:.3f})"
-        )
-    return 0
+        ),
+    )
 
 
 if __name__ == "__main__":

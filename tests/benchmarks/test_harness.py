@@ -100,3 +100,42 @@ def test_cli_helpers_and_gather(tmp_path, capsys):
     env = harness.save(str(tmp_path), {"s.csv": [{"x": 1}]})
     text = (tmp_path / "s.csv").read_text()
     assert text.startswith("x,cpu_model,") and str(env["cpu_cores"]) in text
+
+
+def test_grid_main_measures_the_grid_saves_both_files_and_prints_each_summary_row(
+    tmp_path, capsys
+):
+    calls = []
+
+    def measure(workload, jit_compile, repeats, steps, warmup):
+        calls.append((workload, jit_compile, repeats, steps, warmup))
+        return [{"w": workload, "jit": jit_compile}], [{"w": workload, "r": len(calls)}]
+
+    parser = harness.workload_parser("Doc.\nMore.", "a,b", repeats=3, steps=2, warmup=1,
+                                     jit_compile=True)
+    status = harness.grid_main(
+        parser, ["--workloads", "b", "--out", str(tmp_path)], measure, ("a", "b"),
+        ("rows.csv", "summary.csv"), lambda row: f"row {row['w']} {row['r']}")
+    assert status == 0
+    assert calls == [("b", False, 3, 2, 1), ("b", True, 3, 2, 1)]
+    assert (tmp_path / "rows.csv").read_text().startswith("w,jit,cpu_model,")
+    assert (tmp_path / "summary.csv").read_text().startswith("w,r,cpu_model,")
+    assert capsys.readouterr().out.splitlines()[-2:] == ["row b 1", "row b 2"]
+
+
+def test_time_same_start_tags_every_row_with_the_grid_point():
+    import keras
+
+    def build():
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(10)])  # 10 classes
+
+    def make_batch(rng):
+        return rng.normal(size=(4, 3)).astype("float32"), 4
+
+    optimizers = {"sgd": lambda: keras.optimizers.SGD(0.1),
+                  "adam": lambda: keras.optimizers.Adam(0.1)}
+    info, rows = harness.time_same_start("tiny", False, build, make_batch, optimizers,
+                                         repeats=2, steps=1, warmup=1)
+    assert info == {"workload": "tiny", "jit_compile": False, "batch_size": 4}
+    assert len(rows) == 4 and {row["variant"] for row in rows} == {"sgd", "adam"}
+    assert all(row.items() >= info.items() and row["params"] == 40 for row in rows)
