@@ -220,9 +220,15 @@ def number_of_blocks(size, block_size):
 
 
 def as_blocks(x, block_size):
-    """`x` flattened, zero-padded to whole blocks, `[n_blocks, block_size]`."""
+    """`x` flattened, zero-padded to whole blocks, `[n_blocks, block_size]`.
+
+    A tensor of at most `block_size` entries is one block of its own size,
+    `[1, size]`: the same block (its zero padding would change no maximum)
+    without a padded copy.
+    """
     flat = tf.reshape(x, [-1])
     size = flat.shape[0]
+    block_size = min(block_size, max(size, 1))
     pad = number_of_blocks(size, block_size) * block_size - size
     if pad:
         flat = tf.pad(flat, [[0, pad]])

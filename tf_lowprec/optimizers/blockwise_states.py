@@ -105,7 +105,7 @@ def _run_in_chunks(rule, layout, block_size, gradient, weight, scalars, stored):
 
     def chunk(start, size):
         g, w, *states = [
-            tf.slice(t, [start] + [0] * (t.shape.rank - 1), [size] + t.shape[1:])
+            tf.slice(t, [start] + [0] * (t.shape.rank - 1), [size, *t.shape[1:]])
             for t in inputs
         ]
         decoded, position = [], 0
