@@ -5,8 +5,11 @@ The seam between the pure per-format kernels (`fixed_point.py`, ...,
 `tf.function(jit_compile=True)` that computes in float32 and casts back to
 the input dtype (`compiled`), gets its stochastic-rounding seed as a
 `uint32[2]` tensor (`seed_tensor`) and is given the identity gradient
-outside the compiled function (`straight_through`). See
-`tf_lowprec.ops.quantize` for the conventions and the speed notes.
+outside the compiled function (`straight_through`). A quantizer module
+names its kernel once (`per_shape`) and runs it with `quantize_forward`
+(`Q` forward, identity backward) or `quantize_backward` (identity forward,
+`Q` on the gradient). See `tf_lowprec.ops.quantize` for the conventions
+and the speed notes.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = [
     "as_float_tensor",
     "compiled",
+    "per_shape",
+    "quantize_backward",
+    "quantize_forward",
     "seed_tensor",
     "shape_key",
     "straight_through",
@@ -66,6 +72,58 @@ def shape_key(x: tf.Tensor) -> tuple[Any, ...]:
     if x.shape.is_fully_defined():
         return tuple(x.shape.as_list())
     return ("rank", x.shape.rank)
+
+
+def per_shape(key: tuple[Hashable, ...], body: Callable[..., tf.Tensor]) -> Callable[..., tf.Tensor]:
+    """`run(x, seed, *tensors)`: `body` `compiled` once per `key` and input shapes.
+
+    The cache key is `key` followed by `shape_key` of `x` and of each of
+    `tensors`, so `key` only has to name the kernel (e.g. format and
+    rounding).
+    """
+
+    def run(x, seed, *tensors):
+        shapes = (shape_key(x), *(shape_key(t) for t in tensors))
+        return compiled((*key, *shapes), body)(x, seed, *tensors)
+
+    return run
+
+
+def quantize_forward(
+    run: Callable[..., tf.Tensor],
+    x: TensorLike,
+    rounding: str,
+    seed: rounding_lib.SeedLike,
+    *tensors: TensorLike,
+) -> tf.Tensor:
+    """`run(x, seed, *tensors)` forward, identity gradient for `x`.
+
+    `x` must be a float tensor (`as_float_tensor`); `seed` becomes the
+    kernel's `uint32[2]` seed for `rounding` (`seed_tensor`).
+    """
+    x = as_float_tensor(x)
+    return straight_through(run, x, seed_tensor(rounding, seed), *tensors)
+
+
+def quantize_backward(
+    run: Callable[..., tf.Tensor],
+    x: TensorLike,
+    rounding: str,
+    seed: rounding_lib.SeedLike,
+) -> tf.Tensor:
+    """Identity forward; `run(dy, seed)` on the incoming gradient `dy`.
+
+    The seed is drawn here, in the forward pass, so a
+    `keras.random.SeedGenerator` advances once per call.
+    """
+    x = as_float_tensor(x)
+    seed = seed_tensor(rounding, seed)
+
+    @tf.custom_gradient
+    def forward(x):
+        return tf.identity(x), lambda dy: run(tf.stop_gradient(dy), seed)
+
+    return forward(x)
 
 
 def _run_in_float32(body, x, seed, *tensors):

@@ -59,13 +59,7 @@ from tf_lowprec.ops.block_floating_point import quantize_block_floating_point
 from tf_lowprec.ops.fixed_point import quantize_fixed_point
 from tf_lowprec.ops.floating_point import quantize_floating_point
 from tf_lowprec.ops.integer_affine import quantize_integer_affine
-from tf_lowprec.ops.kernel_runner import (
-    as_float_tensor,
-    compiled,
-    seed_tensor,
-    shape_key,
-    straight_through,
-)
+from tf_lowprec.ops.kernel_runner import per_shape, quantize_backward, quantize_forward
 from tf_lowprec.ops.rounding import ROUNDING_MODES, SeedLike, check_rounding
 
 if TYPE_CHECKING:
@@ -82,17 +76,9 @@ _KERNELS = {
 
 
 def _format_runner(fmt, rounding):
-    """`run(x, seed)`: the compiled kernel of `fmt` for `x`'s rank."""
+    """`run(x, seed)`: the compiled kernel of `fmt` for `x`'s shape."""
     kernel = _KERNELS[type(fmt)]
-
-    def run(x, seed):
-        fn = compiled(
-            (type(fmt), fmt, rounding, shape_key(x)),
-            lambda x, seed: kernel(x, fmt, rounding, seed),
-        )
-        return fn(x, seed)
-
-    return run
+    return per_shape((type(fmt), fmt, rounding), lambda x, seed: kernel(x, fmt, rounding, seed))
 
 
 def quantize(
@@ -123,10 +109,7 @@ def quantize(
     if fmt is None:
         return tf.convert_to_tensor(x)
     check_format(fmt)
-    x = as_float_tensor(x)
-    return straight_through(
-        _format_runner(fmt, rounding), x, seed_tensor(rounding, seed)
-    )
+    return quantize_forward(_format_runner(fmt, rounding), x, rounding, seed)
 
 
 def quantize_gradient(
@@ -152,12 +135,4 @@ def quantize_gradient(
     if fmt is None:
         return x
     check_format(fmt)
-    x = as_float_tensor(x)
-    run = _format_runner(fmt, rounding)
-    seed = seed_tensor(rounding, seed)
-
-    @tf.custom_gradient
-    def forward(x):
-        return tf.identity(x), lambda dy: run(tf.stop_gradient(dy), seed)
-
-    return forward(x)
+    return quantize_backward(_format_runner(fmt, rounding), x, rounding, seed)

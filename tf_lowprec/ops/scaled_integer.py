@@ -27,13 +27,7 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
-from tf_lowprec.ops.kernel_runner import (
-    as_float_tensor,
-    compiled,
-    seed_tensor,
-    shape_key,
-    straight_through,
-)
+from tf_lowprec.ops.kernel_runner import per_shape, quantize_forward
 from tf_lowprec.ops.rounding import SeedLike, check_rounding, round_to_integer
 
 if TYPE_CHECKING:
@@ -112,12 +106,6 @@ def quantize_scaled(
         raise ValueError(
             f"`bits` must be an integer in [2, 24]. Received: bits={bits!r}"
         )
-    x = as_float_tensor(x)
     scale = tf.cast(tf.convert_to_tensor(scale), tf.float32)
-    run = compiled(
-        ("scaled", int(bits), rounding, shape_key(x), shape_key(scale)),
-        _kernel(int(bits), rounding),
-    )
-    return straight_through(
-        run, x, seed_tensor(rounding, seed), scale
-    )
+    run = per_shape(("scaled", int(bits), rounding), _kernel(int(bits), rounding))
+    return quantize_forward(run, x, rounding, seed, scale)
