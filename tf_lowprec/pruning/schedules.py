@@ -31,8 +31,10 @@ class PruningSchedule(abc.ABC):
     A step is a pruning step when it lies in `[begin_step, end_step]`
     (`end_step=-1`: no end) and `(step - begin_step) % frequency == 0`.
 
-    Subclass it by implementing `sparsity_at(step)` and `get_config()`, and
-    register the subclass for `.keras` saving:
+    Subclass it by implementing `sparsity_at(step)`, adding the subclass's
+    own constructor arguments to `get_config()` (this base gives
+    `begin_step`, `end_step` and `frequency`), and register the subclass for
+    `.keras` saving:
 
     ```python
     @keras.saving.register_keras_serializable(package="my_project")
@@ -43,10 +45,6 @@ class PruningSchedule(abc.ABC):
         def sparsity_at(self, step):
             n = (step - self.begin_step) // self.frequency + 1
             return 1.0 - 0.5 ** n
-
-        def get_config(self):
-            return {"begin_step": self.begin_step, "end_step": self.end_step,
-                    "frequency": self.frequency}
     ```
 
     Args:
@@ -96,9 +94,13 @@ class PruningSchedule(abc.ABC):
                 return step
         return None
 
-    @abc.abstractmethod
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-serializable."""
+        """Constructor arguments, JSON-serializable (here the base's three)."""
+        return {
+            "begin_step": self.begin_step,
+            "end_step": self.end_step,
+            "frequency": self.frequency,
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Self:
@@ -151,12 +153,7 @@ class ConstantSparsity(PruningSchedule):
         return self.target_sparsity
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "target_sparsity": self.target_sparsity,
-            "begin_step": self.begin_step,
-            "end_step": self.end_step,
-            "frequency": self.frequency,
-        }
+        return {"target_sparsity": self.target_sparsity, **super().get_config()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -223,8 +220,6 @@ class PolynomialDecay(PruningSchedule):
         return {
             "initial_sparsity": self.initial_sparsity,
             "final_sparsity": self.final_sparsity,
-            "begin_step": self.begin_step,
-            "end_step": self.end_step,
             "power": self.power,
-            "frequency": self.frequency,
+            **super().get_config(),
         }
