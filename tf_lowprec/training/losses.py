@@ -112,8 +112,24 @@ class IntegerLabels(keras.losses.Loss):
         return config
 
 
+class _HyperparameterLoss(keras.losses.Loss):
+    """A loss whose hyperparameters are attributes named like its arguments.
+
+    `get_config` is Keras's (`name`, `reduction`, `dtype`) plus the
+    attributes named in `_hyperparameters`, in that order; `from_config`
+    passes them back to the constructor.
+    """
+
+    _hyperparameters: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self._hyperparameters})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class WeightedBinaryCrossentropy(keras.losses.Loss):
+class WeightedBinaryCrossentropy(_HyperparameterLoss):
     """Sigmoid cross-entropy with positives weighted by `pos_weight`.
 
     Per element, with logit `x`, target `z` and `q = pos_weight`:
@@ -137,6 +153,8 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         name: Defaults to `"weighted_binary_crossentropy"`.
         dtype: Defaults to `None` (the global float policy).
     """
+
+    _hyperparameters = ("pos_weight",)
 
     def __init__(
         self,
@@ -162,14 +180,10 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         )
         return ops.mean(elementwise, axis=-1)
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config["pos_weight"] = self.pos_weight
-        return config
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class SigmoidFocalCrossentropy(keras.losses.Loss):
+class SigmoidFocalCrossentropy(_HyperparameterLoss):
     """Focal loss (Lin et al., 2017) over independent sigmoid outputs.
 
     Per element, with `p = sigmoid(x)` (or `x` itself if
@@ -203,6 +217,8 @@ class SigmoidFocalCrossentropy(keras.losses.Loss):
       dense object detection".
     """
 
+    _hyperparameters = ("alpha", "gamma", "from_logits")
+
     def __init__(
         self,
         alpha: float | None = 0.25,
@@ -231,20 +247,10 @@ class SigmoidFocalCrossentropy(keras.losses.Loss):
             loss = ops.multiply(a_t, loss)
         return ops.sum(loss, axis=-1)
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "alpha": self.alpha,
-                "gamma": self.gamma,
-                "from_logits": self.from_logits,
-            }
-        )
-        return config
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
-class WeightedKappaLoss(keras.losses.Loss):
+class WeightedKappaLoss(_HyperparameterLoss):
     """Weighted-kappa loss for ordinal classes (de la Torre et al., 2018).
 
     For one-hot targets `Y` (`N x C`), class probabilities `P` (`N x C`) and
@@ -283,6 +289,8 @@ class WeightedKappaLoss(keras.losses.Loss):
         function for multi-class classification of ordinal data in deep
         learning".
     """
+
+    _hyperparameters = ("num_classes", "weightage", "epsilon", "from_logits")
 
     def __init__(
         self,
@@ -327,17 +335,6 @@ class WeightedKappaLoss(keras.losses.Loss):
         ratio = ops.divide_no_nan(numerator, denominator)
         return ops.log(ops.add(ratio, self.epsilon))
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.update(
-            {
-                "num_classes": self.num_classes,
-                "weightage": self.weightage,
-                "epsilon": self.epsilon,
-                "from_logits": self.from_logits,
-            }
-        )
-        return config
 
 
 # name -> (factory, takes integer labels natively)
