@@ -302,10 +302,14 @@ def plot_group(rows, args, group, names, path):
     if not names:
         return None
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    if group == "T_sweep":  # one colour per T: SVRG dashed, HALP solid
+        for axis in (left, right):
+            axis.set_prop_cycle(color=plt.rcParams["axes.prop_cycle"].by_key()["color"][:3] * 2)
     for name in names:
         group_rows = [r for r in rows if r["run"] == name]
         for axis, column, scale in ((left, "train_loss", 1), (right, "test_accuracy", 100)):
-            plot_band(axis, group_rows, column, name, scale, alpha=0.15)
+            plot_band(axis, group_rows, column, name, scale, alpha=0.15,
+                      style="--" if name.startswith("SVRG") and group == "T_sweep" else "-")
     left.set_yscale("log")
     left.set_ylabel("training loss (epoch mean)")
     right.set_ylabel("test accuracy (%)")
