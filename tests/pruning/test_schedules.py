@@ -105,3 +105,24 @@ def test_schedules_round_trip_through_keras_serialization(schedule):
     assert type(restored) is type(schedule) and restored == schedule
     assert [restored(s) for s in range(40)] == [schedule(s) for s in range(40)]
     assert isinstance(restored, PruningSchedule)
+
+
+def test_config_is_the_constructor_arguments_in_their_order():
+    schedule = PolynomialDecay(0.1, 0.95, begin_step=3, end_step=300, power=2, frequency=9)
+    assert list(schedule.get_config().items()) == [
+        ("initial_sparsity", 0.1), ("final_sparsity", 0.95), ("begin_step", 3),
+        ("end_step", 300), ("power", 2.0), ("frequency", 9)]
+    assert ConstantSparsity(0.5, 2, 30, 7).get_config() == {
+        "target_sparsity": 0.5, "begin_step": 2, "end_step": 30, "frequency": 7}
+
+    class Halving(PruningSchedule):  # the documented subclass: no get_config of its own
+        def __init__(self, begin_step=0, end_step=-1, frequency=100, factor=0.5):
+            super().__init__(begin_step, end_step, frequency)
+            self.factor = factor
+
+        def sparsity_at(self, step):
+            return 1.0 - self.factor ** ((step - self.begin_step) // self.frequency + 1)
+
+    halving = Halving(4, frequency=2)
+    assert halving.get_config() == {"begin_step": 4, "end_step": -1, "frequency": 2, "factor": 0.5}
+    assert Halving.from_config(halving.get_config()) == halving

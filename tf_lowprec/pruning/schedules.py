@@ -9,6 +9,7 @@ schedule with `begin_step=0` first prunes at step `frequency`.
 from __future__ import annotations
 
 import abc
+import inspect
 from typing import Any, Self
 
 import keras
@@ -31,10 +32,9 @@ class PruningSchedule(abc.ABC):
     A step is a pruning step when it lies in `[begin_step, end_step]`
     (`end_step=-1`: no end) and `(step - begin_step) % frequency == 0`.
 
-    Subclass it by implementing `sparsity_at(step)`, adding the subclass's
-    own constructor arguments to `get_config()` (this base gives
-    `begin_step`, `end_step` and `frequency`), and register the subclass for
-    `.keras` saving:
+    Subclass it by implementing `sparsity_at(step)`, keeping each
+    constructor argument in the attribute of the same name (what
+    `get_config()` reads), and register the subclass for `.keras` saving:
 
     ```python
     @keras.saving.register_keras_serializable(package="my_project")
@@ -95,11 +95,17 @@ class PruningSchedule(abc.ABC):
         return None
 
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments, JSON-serializable (here the base's three)."""
+        """Constructor arguments, JSON-serializable.
+
+        Read from the attributes named like the arguments of `__init__`, in
+        its order; a subclass that keeps an argument under another name
+        overrides this.
+        """
+        parameters = inspect.signature(type(self).__init__).parameters.values()
         return {
-            "begin_step": self.begin_step,
-            "end_step": self.end_step,
-            "frequency": self.frequency,
+            p.name: getattr(self, p.name)
+            for p in parameters
+            if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         }
 
     @classmethod
@@ -151,9 +157,6 @@ class ConstantSparsity(PruningSchedule):
 
     def sparsity_at(self, step: int) -> float:
         return self.target_sparsity
-
-    def get_config(self) -> dict[str, Any]:
-        return {"target_sparsity": self.target_sparsity, **super().get_config()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -215,11 +218,3 @@ class PolynomialDecay(PruningSchedule):
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (
             (1.0 - p) ** self.power
         )
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "initial_sparsity": self.initial_sparsity,
-            "final_sparsity": self.final_sparsity,
-            "power": self.power,
-            **super().get_config(),
-        }
