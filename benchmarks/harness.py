@@ -350,6 +350,23 @@ def grid_main(parser, argv, measure, workloads, files, line):
     return 0
 
 
+def ratio_line(workload_width, variant_width):
+    """A `line(row)` for `grid_main`: one summary row of a `--jit-compile` grid.
+
+    `<workload> xla=<jit_compile> <variant>: <median> ms/step vs <baseline>
+    -> x<ratio> (paired median x<paired_ratio>)`, the names right-aligned to
+    the given widths.
+    """
+
+    def line(row):
+        return (f"{row['workload']:>{workload_width}} xla={row['jit_compile']!s:5} "
+                f"{row['variant']:>{variant_width}}: {1e3 * row['median_seconds']:7.2f} ms/step "
+                f"vs {row['baseline']} -> x{row['ratio']:.3f} "
+                f"(paired median x{row['paired_ratio']:.3f})")
+
+    return line
+
+
 def save(out, files):
     """Writes `{file name: rows}` to `out` (atomically) with the environment columns; prints it.
 

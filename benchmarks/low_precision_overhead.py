@@ -32,7 +32,7 @@ load drifts on a shared machine). Writes `<out>/low_precision_overhead.csv`
 import sys
 
 import keras
-from harness import grid_main, paired_summary, time_same_start, workload_parser
+from harness import grid_main, paired_summary, ratio_line, time_same_start, workload_parser
 
 from tf_lowprec import models as model_zoo
 from tf_lowprec.formats import BlockFloatingPoint
@@ -89,15 +89,8 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 def main(argv=None):
     parser = workload_parser(__doc__, "mlp,cnn", repeats=11, steps=10, warmup=3, jit_compile=True)
-    return grid_main(
-        parser, argv, measure, WORKLOADS,
-        ("low_precision_overhead_repeats.csv", "low_precision_overhead.csv"),
-        lambda row: (
-            f"{row['workload']:>4} xla={row['jit_compile']!s:5} {row['variant']:>15}: "
-            f"{1e3 * row['median_seconds']:7.2f} ms/step vs sgd -> x{row['ratio']:.3f} "
-            f"(paired median x{row['paired_ratio']:.3f})"
-        ),
-    )
+    files = ("low_precision_overhead_repeats.csv", "low_precision_overhead.csv")
+    return grid_main(parser, argv, measure, WORKLOADS, files, ratio_line(4, 15))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 import sys
 
 import keras
-from harness import grid_main, paired_summary, time_same_start, workload_parser
+from harness import grid_main, paired_summary, ratio_line, time_same_start, workload_parser
 
 from tf_lowprec import models
 from tf_lowprec.optimizers import ProximalAdagrad, ProximalSGD
@@ -78,14 +78,8 @@ def measure(workload, jit_compile, repeats, steps, warmup):
 
 def main(argv=None):
     parser = workload_parser(__doc__, "mlp,embedding", repeats=11, steps=10, warmup=3, jit_compile=True)
-    return grid_main(
-        parser, argv, measure, WORKLOADS, ("proximal_overhead_repeats.csv", "proximal_overhead.csv"),
-        lambda row: (
-            f"{row['workload']:>9} xla={row['jit_compile']!s:5} {row['variant']:>16}: "
-            f"{1e3 * row['median_seconds']:7.2f} ms/step vs {row['baseline']} -> "
-            f"x{row['ratio']:.3f} (paired median x{row['paired_ratio']:.3f})"
-        ),
-    )
+    files = ("proximal_overhead_repeats.csv", "proximal_overhead.csv")
+    return grid_main(parser, argv, measure, WORKLOADS, files, ratio_line(9, 16))
 
 
 if __name__ == "__main__":

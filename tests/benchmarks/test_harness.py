@@ -139,3 +139,10 @@ def test_time_same_start_tags_every_row_with_the_grid_point():
     assert info == {"workload": "tiny", "jit_compile": False, "batch_size": 4}
     assert len(rows) == 4 and {row["variant"] for row in rows} == {"sgd", "adam"}
     assert all(row.items() >= info.items() and row["params"] == 40 for row in rows)
+
+
+def test_ratio_line():
+    row = {"workload": "mlp", "jit_compile": True, "variant": "lp_sgd", "median_seconds": 0.0123,
+           "baseline": "sgd", "ratio": 1.5, "paired_ratio": 1.25}
+    assert harness.ratio_line(4, 8)(row) == (
+        " mlp xla=True    lp_sgd:   12.30 ms/step vs sgd -> x1.500 (paired median x1.250)")
