@@ -271,6 +271,34 @@ def time_same_start(workload, jit_compile, build, make_batch, optimizers, repeat
     return info, [{**info, **row} for row in time_train_steps(models, x, y, repeats, steps, warmup)]
 
 
+def same_start_measure(workloads, variants, baselines, prepare=None):
+    """The `measure` of a benchmark that times variants on workloads from the same start.
+
+    For `measure_grid` / `grid_main`: `measure(workload, jit_compile,
+    repeats, steps, warmup)` runs `time_same_start` on `workloads[workload]`
+    (a `(build, make_batch)` pair) with the optimizer factories
+    `variants(workload)` (`{variant: factory}`) and `prepare`, and returns
+    its rows and a summary: for each variant in `baselines` (`{variant:
+    its baseline variant}`) that ran, its `paired_summary` row against its
+    own baseline, with the grid point's `info`.
+    """
+
+    def measure(workload, jit_compile, repeats, steps, warmup):
+        build, make_batch = workloads[workload]
+        optimizers = variants(workload)
+        info, rows = time_same_start(workload, jit_compile, build, make_batch, optimizers,
+                                     repeats, steps, warmup, prepare=prepare)
+        summary = []
+        for name, baseline in baselines.items():
+            if name in optimizers:
+                pair = [row for row in rows if row["variant"] in (name, baseline)]
+                summary += [{**info, **row} for row in paired_summary(pair, baseline)
+                            if row["variant"] == name]
+        return rows, summary
+
+    return measure
+
+
 def add_arguments(parser, repeats, steps, warmup, out=None, jit_compile=False):
     """Adds the common `--repeats`, `--steps`, `--warmup` and `--out` options with these defaults.
 

@@ -32,7 +32,7 @@ load drifts on a shared machine). Writes `<out>/low_precision_overhead.csv`
 import sys
 
 import keras
-from harness import grid_main, paired_summary, ratio_line, time_same_start, workload_parser
+from harness import grid_main, ratio_line, same_start_measure, workload_parser
 
 from tf_lowprec import models as model_zoo
 from tf_lowprec.formats import BlockFloatingPoint
@@ -76,15 +76,12 @@ def _quantize_activations(name, model):
     return quantize_activations(model, fmt, fmt, seed=0)
 
 
-def measure(workload, jit_compile, repeats, steps, warmup):
-    build, make_batch = WORKLOADS[workload]
-    optimizers = {
-        name: make for name, (make, _, workloads) in VARIANTS.items() if workload in workloads
-    }
-    info, rows = time_same_start(workload, jit_compile, build, make_batch, optimizers, repeats,
-                                 steps, warmup, prepare=_quantize_activations)
-    summary = [{**info, **row} for row in paired_summary(rows, "sgd") if row["variant"] != "sgd"]
-    return rows, summary
+def _variants(workload):
+    return {name: make for name, (make, _, workloads) in VARIANTS.items() if workload in workloads}
+
+
+measure = same_start_measure(WORKLOADS, _variants, {name: "sgd" for name in VARIANTS if name != "sgd"},
+                             prepare=_quantize_activations)
 
 
 def main(argv=None):

@@ -25,7 +25,7 @@ Writes `<out>/proximal_overhead.csv` (summary) and
 import sys
 
 import keras
-from harness import grid_main, paired_summary, ratio_line, time_same_start, workload_parser
+from harness import grid_main, ratio_line, same_start_measure, workload_parser
 
 from tf_lowprec import models
 from tf_lowprec.optimizers import ProximalAdagrad, ProximalSGD
@@ -61,19 +61,11 @@ def _embedding_batch(rng):
 WORKLOADS = {"mlp": (_mlp, _mlp_batch), "embedding": (_embedding, _embedding_batch)}
 
 
-def measure(workload, jit_compile, repeats, steps, warmup):
-    build, make_batch = WORKLOADS[workload]
-    optimizers = {name: make for name, (make, _) in OPTIMIZERS.items()}
-    info, rows = time_same_start(workload, jit_compile, build, make_batch, optimizers, repeats,
-                                 steps, warmup)
-    summary = []
-    for name, (_, baseline) in OPTIMIZERS.items():
-        if baseline is None:
-            continue
-        pair = [r for r in rows if r["variant"] in (name, baseline)]
-        summary += [{**info, **row} for row in paired_summary(pair, baseline)
-                    if row["variant"] == name]
-    return rows, summary
+measure = same_start_measure(
+    WORKLOADS,
+    lambda workload: {name: make for name, (make, _) in OPTIMIZERS.items()},
+    {name: baseline for name, (_, baseline) in OPTIMIZERS.items() if baseline is not None},
+)
 
 
 def main(argv=None):

@@ -140,6 +140,13 @@ def test_time_same_start_tags_every_row_with_the_grid_point():
     assert len(rows) == 4 and {row["variant"] for row in rows} == {"sgd", "adam"}
     assert all(row.items() >= info.items() and row["params"] == 40 for row in rows)
 
+    measure = harness.same_start_measure({"tiny": (build, make_batch)}, lambda name: optimizers,
+                                         {"adam": "sgd", "absent": "sgd"})
+    rows, summary = measure("tiny", False, 2, 1, 1)
+    assert len(rows) == 4 and [row["variant"] for row in summary] == ["adam"]
+    assert summary[0].items() >= {**info, "baseline": "sgd", "repeats": 2}.items()
+    assert summary[0] == {**info, **harness.paired_summary(rows, "sgd")[1]}
+
 
 def test_ratio_line():
     row = {"workload": "mlp", "jit_compile": True, "variant": "lp_sgd", "median_seconds": 0.0123,
