@@ -83,20 +83,20 @@ class Untracked:
 class WrapperOptimizer(WrapsOneObject, keras.optimizers.Optimizer):
     """Base class: an optimizer whose update is an inner optimizer's.
 
-    Subclasses call `super().__init__(optimizer, name=..., default_name=...,
-    **kwargs)`, keep their own variables in `self._variables` (via
+    Subclasses name their automatic-name prefix in `_default_name`, call
+    `super().__init__(optimizer, name=..., **kwargs)`, keep their own variables in `self._variables` (via
     `add_variable`), implement `build` (calling `super().build(var_list)`
     first) and may override `_apply_inner(grads, trainable_variables)`,
     `finalize_variable_values` and `_wrapper_config()`.
     """
 
     _wrapped_key = "optimizer"  # `from_config`: the inner optimizer (`WrapsOneObject`)
+    _default_name: str | None = None  # automatic names `<it>`, `<it>_1`, ...; None: class name
 
     def __init__(
         self,
         optimizer: keras.optimizers.Optimizer,
         name: str | None = None,
-        default_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         cls_name = type(self).__name__
@@ -115,7 +115,7 @@ class WrapperOptimizer(WrapsOneObject, keras.optimizers.Optimizer):
             )
         # Keras-style automatic names: `swa`, `swa_1`, ... (as `adam`, `adam_1`).
         super().__init__(
-            learning_rate=0.0, name=name or auto_name(default_name or cls_name)
+            learning_rate=0.0, name=name or auto_name(self._default_name or cls_name)
         )
         self.inner_optimizer = optimizer
 

@@ -210,6 +210,8 @@ class LowPrecision(WrapperOptimizer):
           (`qtorch/optim/optim_low.py`, `OptimLP`).
     """
 
+    _default_name = "low_precision"
+
     def __init__(
         self,
         optimizer: keras.optimizers.Optimizer,
@@ -221,7 +223,7 @@ class LowPrecision(WrapperOptimizer):
         name: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(optimizer, name=name, default_name="low_precision", **kwargs)
+        super().__init__(optimizer, name=name, **kwargs)
         self._require_inner_update_step(
             " around other optimizers. Wrap LowPrecision in it instead"
         )

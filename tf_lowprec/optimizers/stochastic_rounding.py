@@ -138,6 +138,8 @@ class StochasticRounding(WrapperOptimizer):
           2020 (https://arxiv.org/abs/2010.06192).
     """
 
+    _default_name = "stochastic_rounding"
+
     def __init__(
         self,
         optimizer: keras.optimizers.Optimizer,
@@ -146,7 +148,7 @@ class StochasticRounding(WrapperOptimizer):
         **kwargs: Any,
     ) -> None:
         # The inner optimizer's checks and (de)serialization: `WrapperOptimizer`.
-        super().__init__(optimizer, name=name, default_name="stochastic_rounding", **kwargs)
+        super().__init__(optimizer, name=name, **kwargs)
         self._require_inner_update_step()
         self.seed = self._seed_or_random(seed)
 

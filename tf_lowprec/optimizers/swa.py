@@ -55,8 +55,7 @@ class SWA(WrapperOptimizer):
     ```
     """
 
-    def __init__(self, optimizer, name=None, **kwargs):
-        super().__init__(optimizer, name=name, default_name="swa", **kwargs)
+    _default_name = "swa"
 
     def build(self, var_list):
         """Creates the averages (float32) and the counter; builds the inner optimizer."""
