@@ -21,24 +21,33 @@ Per variable and step, one `tf.function(jit_compile=True)` runs
 and returns `dw` and the new codes and scales, which are assigned to the
 variables. The kernel walks the tensor in chunks of `CHUNK_ENTRIES`
 (16384) entries, 64 blocks of 256, in a `tf.while_loop`
-(`_run_in_chunks`); within a chunk XLA fuses the stages into a few loops,
-each split over the CPU cores. Memory: between steps only codes and
-scales are stored. During one variable's update the transient
-temporaries are chunk-sized float32 arrays inside the kernel (64 KiB
-each, a few per state, so they stay in the CPU caches) and the kernel's
-outputs until they are assigned: the float32 step `dw` (4 bytes per
-entry, like the gradient) and the new codes (1 byte per entry per
-state). Kernels of different variables run one after another, so at most
-one variable's outputs exist at a time. The weight is updated with the
-float32 `s'` (not with its quantized value), as bitsandbytes does; the
-rounding error of the stored state enters the next step only. Rounding
-is nearest (deterministic), so replicas under `tf.distribute` that see
-the same all-reduced gradient store the same codes, and a run resumed
-from a `.keras` file continues bit for bit.
+(`_run_in_chunks`) whose results go into `tf.TensorArray`s (in-place
+updates of the output buffers in XLA); within a chunk XLA fuses the
+stages into a few loops. XLA runs a loop over such small arrays on one
+core, so the kernels of different variables run in `KERNEL_LANES` (2)
+lanes: each kernel waits for the previous kernel of its lane, and a
+variable joins the lane with the fewest entries so far.
 
-Speed: on a 2-core CPU the kernel costs about as much as Keras Adam's own
-update of float32 moments (which reads and writes them with several
-separate full-size passes); how it compares in a training step is
+Memory: between steps only codes and scales are stored. During the
+update the transient temporaries are, per running kernel, chunk-sized
+float32 arrays (64 KiB each, a few per state, so they stay in the CPU
+caches) and the kernel's outputs until they are assigned: the float32
+step `dw` (4 bytes per entry, like the gradient) and the new codes (1 byte
+per entry per state). With two lanes at most two variables' outputs
+exist at a time.
+
+The weight is updated with the float32 `s'` (not with its quantized
+value), as bitsandbytes does; the rounding error of the stored state
+enters the next step only. Rounding is nearest (deterministic), so
+replicas under `tf.distribute` that see the same all-reduced gradient
+store the same codes, and a run resumed from a `.keras` file continues
+bit for bit.
+
+Speed: the code of an entry is found with one table read and integer
+operations (`tf_lowprec.ops.blockwise`), and the small chunks keep the
+temporaries in cache, so on a 2-core CPU a kernel costs about the CPU
+time of Keras Adam's own update of float32 moments (which makes several
+full-size passes over them). The step time against Keras Adam is
 measured by `benchmarks/low_precision_memory.py time`.
 
 The weight update is applied with the optimizer's `assign_add` /
@@ -47,6 +56,7 @@ bfloat16 weights) see the float32 step. Sparse gradients are densified.
 """
 
 import functools
+import math
 import numbers
 
 import keras
@@ -68,6 +78,10 @@ ABSMAX = "absmax"
 # temporaries are 64 KiB each, so they stay in the CPU caches (see
 # `_run_in_chunks`).
 CHUNK_ENTRIES = 16384
+# Kernels (of different variables) that may run at the same time: XLA runs
+# a kernel's chunk loop on one core, so two lanes use both cores of a
+# 2-core CPU; each lane adds one variable's kernel outputs to the memory.
+KERNEL_LANES = 2
 
 
 def check_min_8bit_size(value):
@@ -190,7 +204,9 @@ class BlockwiseStates:
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.block_size = int(block_size)
         self.min_8bit_size = int(min_8bit_size)
-        self._blockwise = Untracked(kernels={}, previous=None)
+        self._blockwise = Untracked(
+            kernels={}, lanes={}, loads=[0] * KERNEL_LANES, previous=[None] * KERNEL_LANES
+        )
 
     def _check_variables(self, variables):
         for variable in variables:
@@ -241,6 +257,16 @@ class BlockwiseStates:
             self._blockwise.kernels[key] = kernel
         return kernel
 
+    def _lane(self, variable):
+        # Fixed per variable, given on first use to the least loaded lane
+        # (by entries), so the lanes take about equal shares of the work.
+        index = self._get_variable_index(variable)
+        lanes, loads = self._blockwise.lanes, self._blockwise.loads
+        if index not in lanes:
+            lanes[index] = loads.index(min(loads))
+            loads[lanes[index]] += math.prod(int(d) for d in variable.shape)
+        return lanes[index]
+
     def _fused_update(self, variable, gradient, rule, states, scalars):
         """Runs `rule` in float32 on the dequantized states; stores the result.
 
@@ -250,10 +276,12 @@ class BlockwiseStates:
         if isinstance(gradient, tf.IndexedSlices):
             gradient = tf.convert_to_tensor(gradient)
         scalars = [tf.cast(s, tf.float32) for s in scalars]
-        # Kernels run one after another: under tf.function, TensorFlow would
-        # otherwise run the (independent) kernels of several variables at
-        # once, and their float32 temporaries would add up in memory.
-        previous = self._blockwise.previous
+        # Under tf.function TensorFlow would run the (independent) kernels of
+        # all variables at once, and their outputs would add up in memory:
+        # each kernel waits for the previous one of its lane, so at most
+        # KERNEL_LANES run at a time (each on one core).
+        lane = self._lane(variable)
+        previous = self._blockwise.previous[lane]
         dependencies = []
         if previous is not None and previous.graph is tf.compat.v1.get_default_graph():
             dependencies = [previous]
@@ -263,7 +291,7 @@ class BlockwiseStates:
             step, encoded = self._kernel(variable, rule, states)(
                 gradient, weight, scalars, stored
             )
-        self._blockwise.previous = None if tf.executing_eagerly() else step
+        self._blockwise.previous[lane] = None if tf.executing_eagerly() else step
         targets = [v for s in states for v in s.stored()]
         for target, value in zip(targets, encoded):
             self.assign(target, value)
