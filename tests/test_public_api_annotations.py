@@ -153,9 +153,7 @@ def _checked():
 PENDING = {
     "tf_lowprec/export/tflite.py",
     "tf_lowprec/export/tflite_ops.py",
-    "tf_lowprec/layers/int8/activation_quantizer.py",
     "tf_lowprec/layers/int8/concatenate.py",
-    "tf_lowprec/layers/int8/fused_layer.py",
     "tf_lowprec/layers/int8/model_ranges.py",
     "tf_lowprec/layers/int8/scheme.py",
     "tf_lowprec/layers/quantize_layer.py",

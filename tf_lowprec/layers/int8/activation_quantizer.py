@@ -1,9 +1,16 @@
 """`ActivationQuantizer`: int8 activation fake quantization with moving-average ranges."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 import tensorflow as tf
 
 from tf_lowprec.layers.int8 import fake_quant
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 
 def _cross_replica(value, reducer):
@@ -45,7 +52,7 @@ class ActivationQuantizer(keras.layers.Layer):
         **kwargs: base `keras.layers.Layer` arguments.
     """
 
-    def __init__(self, ema_decay=0.999, **kwargs):
+    def __init__(self, ema_decay: float = 0.999, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if (
             isinstance(ema_decay, bool)
@@ -57,7 +64,7 @@ class ActivationQuantizer(keras.layers.Layer):
             )
         self.ema_decay = float(ema_decay)
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         def scalar(name):
             return self.add_weight(
                 shape=(),
@@ -72,7 +79,7 @@ class ActivationQuantizer(keras.layers.Layer):
         self.range_max = scalar("range_max")
         self.updates = scalar("updates")
 
-    def update(self, inputs, nonnegative=False):
+    def update(self, inputs: TensorLike, nonnegative: bool = False) -> None:
         """Training-time range update from the batch `inputs` (no quantization).
 
         `nonnegative=True` says `inputs >= 0` holds by construction (a ReLU
@@ -99,7 +106,7 @@ class ActivationQuantizer(keras.layers.Layer):
         self.range_max.assign(new_max)
         self.updates.assign_add(1.0)
 
-    def fake_quantize(self, inputs):
+    def fake_quantize(self, inputs: TensorLike) -> tf.Tensor:
         """FakeQuant of `inputs` to the current range (no update)."""
         outputs = fake_quant.quantize_activations(
             tf.cast(inputs, tf.float32),
@@ -108,20 +115,20 @@ class ActivationQuantizer(keras.layers.Layer):
         )
         return tf.cast(outputs, inputs.dtype)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         if training:
             self.update(inputs)
         return self.fake_quantize(inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def nudged_range(self):
+    def nudged_range(self) -> tuple[float, float, float, int]:
         """The frozen grid: `(nudged_min, nudged_max, scale, uint8 zero_point)`."""
         return fake_quant.nudged_range(
             keras.ops.convert_to_numpy(self.range_min),
             keras.ops.convert_to_numpy(self.range_max),
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "ema_decay": self.ema_decay}

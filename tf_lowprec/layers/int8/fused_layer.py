@@ -1,10 +1,17 @@
 """`Int8Fused`: a Dense/Conv layer, its BatchNormalization and ReLU as one int8 op."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 import tensorflow as tf
 
 from tf_lowprec.layers.int8 import batch_norm_fold, fake_quant
 from tf_lowprec.layers.int8.activation_quantizer import ActivationQuantizer
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 # Class names of the layers `Int8Fused` can hold.
 LINEAR_LAYERS = ("Dense", "Conv1D", "Conv2D", "DepthwiseConv2D")
@@ -65,13 +72,13 @@ class Int8Fused(keras.layers.Layer):
 
     def __init__(
         self,
-        layer,
-        batch_norm=None,
-        activation="linear",
-        ema_decay=0.999,
-        quantize_output=True,
-        **kwargs,
-    ):
+        layer: keras.layers.Layer | dict[str, Any],
+        batch_norm: keras.layers.BatchNormalization | dict[str, Any] | None = None,
+        activation: str = "linear",
+        ema_decay: float = 0.999,
+        quantize_output: bool = True,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         if isinstance(layer, dict):
             layer = keras.saving.deserialize_keras_object(layer)
@@ -107,7 +114,7 @@ class Int8Fused(keras.layers.Layer):
         )
         self._depthwise = type(layer).__name__ == "DepthwiseConv2D"
 
-    def build(self, input_shape):
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
         # A deserialized sublayer may arrive built (its own build_config).
         if not self.layer.built:
             self.layer.build(input_shape)
@@ -117,7 +124,7 @@ class Int8Fused(keras.layers.Layer):
         if self.output_quantizer is not None:
             self.output_quantizer.build(output_shape)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return self.layer.compute_output_shape(input_shape)
 
     # -- the pieces ---------------------------------------------------------
@@ -173,7 +180,7 @@ class Int8Fused(keras.layers.Layer):
         beta = bn.beta if bn.center else None
         return gamma, beta
 
-    def folded_weights(self):
+    def folded_weights(self) -> tuple[tf.Tensor, tf.Tensor | None]:
         """Float kernel and bias of the folded layer (before quantization).
 
         Without a batch norm these are the layer's own (bias may be None).
@@ -239,7 +246,7 @@ class Int8Fused(keras.layers.Layer):
             shift = shift + beta
         return outputs * (gain / scale) + shift
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         kernel, bias = self.folded_weights()
         quantized_kernel = self._quantize_kernel(kernel)
         if training and self.batch_norm is not None:
@@ -262,7 +269,7 @@ class Int8Fused(keras.layers.Layer):
             self.output_quantizer.update(outputs, nonnegative=activation is not None)
         return self.output_quantizer.fake_quantize(outputs)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             {
