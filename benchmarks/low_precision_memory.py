@@ -39,6 +39,10 @@ import sys
 
 CONFIGS = ("adam", "adam8bit", "adam8bit_bf16")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# The checkout's tf_lowprec, not an installed copy (a non-editable install
+# would otherwise win: `python benchmarks/x.py` puts benchmarks/, not the
+# checkout, on sys.path). The memory children run this file too.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _rss_mib():
@@ -159,6 +163,9 @@ def measure_memory(args):
 def measure_time(args):
     from harness import paired_summary, save, time_train_steps
 
+    import tf_lowprec
+
+    print(f"tf_lowprec from {os.path.dirname(tf_lowprec.__file__)}", flush=True)
     x, y = batch()
     models = {config: build(config, args.width) for config in args.configs.split(",")}
     rows = time_train_steps(models, x, y, args.repeats, args.steps, args.warmup)
