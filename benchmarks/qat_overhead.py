@@ -22,8 +22,8 @@ weights and are compiled alike (Adam 1e-4, sparse categorical cross-entropy
 on logits, as deploy_int8's fine-tuning) with `jit_compile=False`: what
 Keras's default `"auto"` resolves to for both models on this CPU, so what
 `fit` (and deploy_int8) ran. `--jit-compile true` (or `false,true`) adds
-XLA-compiled steps; on this CPU XLA makes both models slower (cnn ~2.5x,
-mobilenet ~17x: its depthwise convolutions), so it is off by default.
+XLA-compiled steps; on this CPU XLA makes both models slower (cnn 2-3x,
+mobilenet ~10x: its depthwise convolutions; smoke runs), so it is off by default.
 Timed: `train_on_batch` on one fixed batch (`harness.time_train_steps`):
 after `--warmup` untimed steps, each repeat times `--steps` consecutive
 steps of each model, the order rotated between repeats. Reported per
