@@ -22,6 +22,10 @@ after importing TensorFlow and Keras and before building anything (the
 baseline every TF process pays), and `tf_lowprec.memory.report`'s bytes per
 parameter. Writes `<out>/low_precision_memory.csv`.
 
+`--kernel-lanes N` runs the 8-bit kernels of N variables at once (default:
+`tf_lowprec.optimizers.blockwise_states.KERNEL_LANES`, 1): faster on two
+cores, more peak memory; the CSVs record the number used.
+
 `time` (the lead runs it on an idle machine) measures step time of the
 three configurations against Keras Adam in one process, with the shared
 harness (`benchmarks/harness.py`: warm-up, `--repeats` rotating repeats of
@@ -97,12 +101,24 @@ def batch(seed=0):
     return x, y
 
 
-def child(config, width, steps):
+def set_kernel_lanes(lanes):
+    """`--kernel-lanes`: 8-bit kernels run at once (None: the library's
+    default). Returns the number in effect."""
+    from tf_lowprec.optimizers import blockwise_states
+
+    if lanes is not None:
+        blockwise_states.KERNEL_LANES = lanes
+    return blockwise_states.KERNEL_LANES
+
+
+def child(config, width, steps, lanes=None):
     """One configuration in this process; prints one JSON line."""
     import keras  # noqa: F401  (the baseline includes TF and Keras)
     import tensorflow as tf  # noqa: F401
 
     from tf_lowprec import memory
+
+    lanes = set_kernel_lanes(lanes)
 
     baseline = _rss_mib()
     model = build(config, width)
@@ -115,6 +131,7 @@ def child(config, width, steps):
                 "config": config,
                 "width": width,
                 "steps": steps,
+                "kernel_lanes": lanes,
                 "parameters": report.parameters,
                 "peak_rss_mib": round(_peak_rss_mib(), 1),
                 "baseline_rss_mib": round(baseline, 1),
@@ -138,7 +155,7 @@ def measure_memory(args):
     for config in args.configs.split(","):
         completed = subprocess.run(
             [sys.executable, os.path.abspath(__file__), "_child", config,
-             str(args.width), str(args.steps)],
+             str(args.width), str(args.steps), str(args.kernel_lanes or 0)],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if completed.returncode != 0:
@@ -166,10 +183,11 @@ def measure_time(args):
     import tf_lowprec
 
     print(f"tf_lowprec from {os.path.dirname(tf_lowprec.__file__)}", flush=True)
+    lanes = set_kernel_lanes(args.kernel_lanes)
     x, y = batch()
     models = {config: build(config, args.width) for config in args.configs.split(",")}
     rows = time_train_steps(models, x, y, args.repeats, args.steps, args.warmup)
-    rows = [{**row, "width": args.width} for row in rows]
+    rows = [{**row, "width": args.width, "kernel_lanes": lanes} for row in rows]
     summary = [row for row in paired_summary(rows, "adam") if row["variant"] != "adam"]
     save(
         args.out,
@@ -188,7 +206,7 @@ def measure_time(args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_child":
-        child(argv[1], int(argv[2]), int(argv[3]))
+        child(argv[1], int(argv[2]), int(argv[3]), int(argv[4]) or None)
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=("memory", "time"))
@@ -198,7 +216,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", default=OUT)
+    parser.add_argument(
+        "--kernel-lanes", type=int, default=None,
+        help="8-bit kernels of different variables run at once "
+        "(tf_lowprec.optimizers.blockwise_states.KERNEL_LANES; default: its value)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.kernel_lanes is not None and args.kernel_lanes < 1:
+        parser.error(f"--kernel-lanes must be >= 1. Received: {args.kernel_lanes}")
     for config in args.configs.split(","):
         if config not in CONFIGS:
             parser.error(f"--configs: unknown {config!r}; valid: {', '.join(CONFIGS)}")

@@ -21,20 +21,22 @@ Per variable and step, one `tf.function(jit_compile=True)` runs
 and returns `dw` and the new codes and scales, which are assigned to the
 variables. The kernel walks the tensor in chunks of `CHUNK_ENTRIES`
 (16384) entries, 64 blocks of 256, in a `tf.while_loop`
-(`_run_in_chunks`) whose results go into `tf.TensorArray`s (in-place
-updates of the output buffers in XLA); within a chunk XLA fuses the
+(`_run_in_chunks`) whose results go into `tf.TensorArray`s (in XLA:
+output buffers zero-filled once, then updated in place); within a chunk
+XLA fuses the
 stages into a few loops. XLA runs a loop over such small arrays on one
-core, so the kernels of different variables run in `KERNEL_LANES` (2)
-lanes: each kernel waits for the previous kernel of its lane, and a
-variable joins the lane with the fewest entries so far.
+core. Kernels of different variables run in `KERNEL_LANES` (1) lanes:
+each kernel waits until the previous variable of its lane is updated (its
+outputs assigned), and a variable joins the lane with the fewest entries
+so far.
 
 Memory: between steps only codes and scales are stored. During the
-update the transient temporaries are, per running kernel, chunk-sized
-float32 arrays (64 KiB each, a few per state, so they stay in the CPU
-caches) and the kernel's outputs until they are assigned: the float32
-step `dw` (4 bytes per entry, like the gradient) and the new codes (1 byte
-per entry per state). With two lanes at most two variables' outputs
-exist at a time.
+update the transient temporaries are, per lane, chunk-sized float32
+arrays inside the kernel (64 KiB each, a few per state, so they stay in
+the CPU caches) and the kernel's outputs until they are assigned: the
+float32 step `dw` (4 bytes per entry, like the gradient) and the new
+codes (1 byte per entry per state). With one lane, one variable's
+outputs exist at a time.
 
 The weight is updated with the float32 `s'` (not with its quantized
 value), as bitsandbytes does; the rounding error of the stored state
@@ -45,10 +47,10 @@ bit for bit.
 
 Speed: the code of an entry is found with one table read and integer
 operations (`tf_lowprec.ops.blockwise`), and the small chunks keep the
-temporaries in cache, so on a 2-core CPU a kernel costs about the CPU
-time of Keras Adam's own update of float32 moments (which makes several
-full-size passes over them). The step time against Keras Adam is
-measured by `benchmarks/low_precision_memory.py time`.
+temporaries in cache, so on a 2-core CPU one kernel on one core takes
+about as long as Keras Adam's own update of float32 moments on both
+(which makes several full-size passes over them). The step time against
+Keras Adam is measured by `benchmarks/low_precision_memory.py time`.
 
 The weight update is applied with the optimizer's `assign_add` /
 `assign_sub`, so wrappers that intercept them (`StochasticRounding`, for
@@ -78,10 +80,15 @@ ABSMAX = "absmax"
 # temporaries are 64 KiB each, so they stay in the CPU caches (see
 # `_run_in_chunks`).
 CHUNK_ENTRIES = 16384
-# Kernels (of different variables) that may run at the same time: XLA runs
-# a kernel's chunk loop on one core, so two lanes use both cores of a
-# 2-core CPU; each lane adds one variable's kernel outputs to the memory.
-KERNEL_LANES = 2
+# Kernels (of different variables) that may run at the same time. XLA runs
+# a kernel's chunk loop on one core, so 2 lanes use both cores of a 2-core
+# CPU, but each lane adds one variable's kernel outputs (and a wrapper's
+# temporaries) to the peak memory: on the 54.6M-parameter MLP of
+# benchmarks/low_precision_memory.py, 2 lanes updated two 4096 x 4096
+# kernels in 0.92x Keras Adam's time instead of 1.02x, and raised the peak
+# RSS by 120 MiB (float32 weights) / 280 MiB (bfloat16 + StochasticRounding).
+# Memory is the point of 8-bit states: one lane.
+KERNEL_LANES = 1
 
 
 def check_min_8bit_size(value):
@@ -278,8 +285,8 @@ class BlockwiseStates:
         scalars = [tf.cast(s, tf.float32) for s in scalars]
         # Under tf.function TensorFlow would run the (independent) kernels of
         # all variables at once, and their outputs would add up in memory:
-        # each kernel waits for the previous one of its lane, so at most
-        # KERNEL_LANES run at a time (each on one core).
+        # each kernel waits until the previous variable of its lane is
+        # updated, so at most KERNEL_LANES run at a time (each on one core).
         lane = self._lane(variable)
         previous = self._blockwise.previous[lane]
         dependencies = []
@@ -291,11 +298,19 @@ class BlockwiseStates:
             step, encoded = self._kernel(variable, rule, states)(
                 gradient, weight, scalars, stored
             )
-        self._blockwise.previous[lane] = None if tf.executing_eagerly() else step
         targets = [v for s in states for v in s.stored()]
         for target, value in zip(targets, encoded):
             self.assign(target, value)
         self.assign_add(variable, step)
+        if tf.executing_eagerly():
+            self._blockwise.previous[lane] = None
+        else:
+            # Reads after the writes (automatic control dependencies order
+            # them): the lane's next kernel starts once this variable's
+            # kernel outputs are consumed, so they do not pile up.
+            self._blockwise.previous[lane] = tf.group(
+                *(tf.convert_to_tensor(v) for v in [variable, *targets])
+            )
 
     def _blockwise_config(self):
         return {"block_size": self.block_size, "min_8bit_size": self.min_8bit_size}
