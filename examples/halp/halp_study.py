@@ -18,7 +18,8 @@ taken over the same images), evaluated on the test set after every epoch.
 Writes to `--out`: `halp_study.csv` (one row per run, seed and epoch: training
 loss (mean over the epoch's iterations) and accuracy, test loss and
 accuracy, seconds), `summary.md` (mean ± sd over seeds of the final and best
-test accuracy and of the training loss over the last 100 iterations, the
+test accuracy and of the training loss over the last 100 iterations (mean, and the
+median of those epochs' means, robust to single loss spikes), the
 loss's relative decrease per epoch at the end (convergence: below
 `--converge-tol` in every seed), paired differences to SVRG, and paired
 contrasts with a paired t-test), `curves_<group>.png` and `deltas.png`
@@ -198,7 +199,8 @@ def per_run_seed(rows, args):
                 if len(tail) >= 2 and np.all(tail > 0) else float("nan"))
         stats[key] = {"final": accuracy[-1], "best": max(accuracy),
                       "last3": float(np.mean(accuracy[-3:])),
-                      "loss": float(np.mean(losses[-last:])), "rate": rate}
+                      "loss": float(np.mean(losses[-last:])),
+                      "median_loss": float(np.median(losses[-last:])), "rate": rate}
     return stats, last * steps
 
 
@@ -234,8 +236,8 @@ def paired(values, digits=2):
 def _delta_cells(stats, a, b, digits):
     seeds = sorted(s for (n, s) in stats if n == a and (b, s) in stats)
     return {key: paired([stats[(a, s)][key] - stats[(b, s)][key] for s in seeds],
-                        digits=4 if key == "loss" else digits)
-            for key in ("loss", "final", "best")}, len(seeds)
+                        digits=4 if key.endswith("loss") else digits)
+            for key in ("loss", "median_loss", "final", "best")}, len(seeds)
 
 
 def summary_markdown(rows, args):
@@ -250,9 +252,10 @@ def summary_markdown(rows, args):
          f"epochs (log-linear least-squares fit; mean over seeds, largest seed); converged: below "
          f"{100 * args.converge_tol:g} % in every seed."), "",
         (f"| run | n | final test acc (%) | best test acc (%) | mean acc, last 3 evaluations (%) | "
-         f"train loss, last {iterations} iters | Δ train loss vs SVRG T=1 | "
+         f"train loss, last {iterations} iters | median epoch loss, same epochs | "
+         "Δ train loss vs SVRG T=1 | "
          "Δ train loss vs SVRG, same T | loss decrease/epoch (%) | converged |"),
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in names:
         seeds = sorted(s for (n, s) in stats if n == name)
@@ -272,22 +275,24 @@ def summary_markdown(rows, args):
         lines.append(
             f"| {name} | {len(seeds)} | {mean_sd([c['final'] for c in cell])} | "
             f"{mean_sd([c['best'] for c in cell])} | {mean_sd([c['last3'] for c in cell])} | "
-            f"{mean_sd([c['loss'] for c in cell], digits=4)} | {deltas[0]} | {deltas[1]} | "
+            f"{mean_sd([c['loss'] for c in cell], digits=4)} | "
+            f"{mean_sd([c['median_loss'] for c in cell], digits=4)} | {deltas[0]} | {deltas[1]} | "
             f"{np.mean(rates):.2f} (max {max(rates):.2f}) | {'yes' if converged else 'no'} |")
     lines += [
         "", ("Paired contrasts `a − b` (same seed): mean ± sd, seeds with a positive "
              "difference, paired t; **bold**: exceeds the seed spread (two-sided paired t-test "
              f"at 5 %, critical |t| = {T_CRITICAL.get(len(args.seeds) - 1, 1.96)} for "
              f"{len(args.seeds)} seeds)."), "",
-        "| a − b | n | Δ train loss, last iters | Δ final test acc (pt) | Δ best test acc (pt) |",
-        "|---|---|---|---|---|",
+        ("| a − b | n | Δ train loss, last iters | Δ median epoch loss | Δ final test acc (pt) | "
+         "Δ best test acc (pt) |"),
+        "|---|---|---|---|---|---|",
     ]
     for a, b in CONTRASTS:
         cells, n = _delta_cells(stats, a, b, 2)
         if n == 0:
             continue
         text = [f"**{c}**" if significant else c
-                for c, significant in (cells[k] for k in ("loss", "final", "best"))]
+                for c, significant in (cells[k] for k in ("loss", "median_loss", "final", "best"))]
         lines.append(f"| {a} − {b} | {n} | " + " | ".join(text) + " |")
     return "\n".join(lines) + "\n"
 

@@ -140,5 +140,6 @@ def test_halp_study_statistics():
     slope = (-1.5 * y[0] - 0.5 * y[1] + 0.5 * y[2] + 1.5 * y[3]) / 5
     assert s["rate"] == pytest.approx(1 - np.exp(slope)) and 0.2 < s["rate"] < 0.3
     assert s["loss"] == pytest.approx(np.mean(losses)) and s["best"] == pytest.approx(55.0)
+    assert s["median_loss"] == pytest.approx(0.65)  # median of the 6 epoch means
     with pytest.raises(ValueError, match="--round"):
         module.parse_args(["--round", "-1"])
