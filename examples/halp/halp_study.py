@@ -209,7 +209,8 @@ T_CRITICAL = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.
               8: 2.306, 9: 2.262}
 
 CONTRASTS = [  # (a, b): a - b paired by seed; the notebook's claims first
-    ("HALP 8b T=1", "SVRG T=1"), ("HALP 4b T=1", "SVRG T=1"), ("HALP 2b T=1", "SVRG T=1"),
+    ("HALP 8b T=1", "SVRG T=1"), ("HALP 6b T=1", "SVRG T=1"), ("HALP 4b T=1", "SVRG T=1"),
+    ("HALP 3b T=1", "SVRG T=1"), ("HALP 2b T=1", "SVRG T=1"),
     ("HALP 2b T=1", "HALP 4b T=1"), ("HALP 2b T=1", "HALP 3b T=1"),
     ("HALP 4b T=1", "HALP 8b T=1"),
     ("HALP 8b T=3", "HALP 8b T=1"), ("HALP 8b T=1", "HALP 8b T=0.5"),
@@ -316,6 +317,7 @@ def plot_group(rows, args, group, names, path):
             plot_band(axis, group_rows, column, name, scale, alpha=0.15,
                       style="--" if name.startswith("SVRG") and group == "T_sweep" else "-")
     left.set_yscale("log")
+    left.set_ylim(bottom=0.5 * min(line.get_ydata().min() for line in left.get_lines()))
     left.set_ylabel("training loss (epoch mean)")
     right.set_ylabel("test accuracy (%)")
     for axis in (left, right):
