@@ -264,6 +264,16 @@ class BlockwiseStates:
             self._blockwise.kernels[key] = kernel
         return kernel
 
+    def _distributed_tf_update_step(self, distribution, grads_and_vars, learning_rate):
+        # Keras's TF backend updates the variables in this order; the lanes
+        # chain the kernels in it. Last variable first: backpropagation
+        # computes its gradient first, so its kernel can run while the
+        # gradients of the earlier layers are still being computed (the
+        # updates are independent; the order changes no result).
+        return super()._distributed_tf_update_step(
+            distribution, grads_and_vars[::-1], learning_rate
+        )
+
     def _lane(self, variable):
         # Fixed per variable, given on first use to the least loaded lane
         # (by entries), so the lanes take about equal shares of the work.
