@@ -28,7 +28,9 @@ stages into a few loops. XLA runs a loop over such small arrays on one
 core. Kernels of different variables run in `KERNEL_LANES` (1) lanes:
 each kernel waits until the previous variable of its lane is updated (its
 outputs assigned), and a variable joins the lane with the fewest entries
-so far.
+so far. Variables are updated last first: backpropagation delivers the
+last layer's gradient first, so the chain of kernels runs alongside the
+rest of the backward pass instead of after it.
 
 Memory: between steps only codes and scales are stored. During the
 update the transient temporaries are, per lane, chunk-sized float32
