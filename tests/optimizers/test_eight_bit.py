@@ -331,3 +331,40 @@ def test_chunked_kernel_equals_one_pass(monkeypatch):
     for other in results[1:]:
         for a_, b_ in zip(results[0], other):
             np.testing.assert_array_equal(a_, b_)
+
+
+def _apply_step(opt, variables):
+    def step(gradients):
+        opt.apply(gradients, variables)
+
+    return step
+
+
+def test_kernel_lanes_and_update_order_change_no_result(monkeypatch):
+    """Under tf.function the kernels run in lanes, last variable first; the
+    updates are independent, so one or two lanes give the same bits as
+    eager updates in variable order."""
+    from tf_lowprec.optimizers import blockwise_states
+
+    rng = np.random.default_rng(6)
+    shapes = [(40, 30), (30,), (30, 20), (20, 10)]
+    starts = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    grads = [
+        [tf.constant(rng.normal(size=s).astype(np.float32)) for s in shapes]
+        for _ in range(3)
+    ]
+    results = []
+    for lanes, graph in ((1, False), (1, True), (2, True)):
+        monkeypatch.setattr(blockwise_states, "KERNEL_LANES", lanes)
+        opt = Adam8bit(0.01, block_size=16, min_8bit_size=100)
+        ws = [keras.Variable(s) for s in starts]
+        opt.build(ws)
+        step = _apply_step(opt, ws)
+        step = tf.function(step) if graph else step
+        for g in grads:
+            step(g)
+        assert {v.dtype for v in opt.variables} >= {"int8", "uint8", "float32"}
+        results.append([w.numpy() for w in ws] + [v.numpy() for v in opt.variables])
+    for other in results[1:]:
+        for a_, b_ in zip(results[0], other):
+            np.testing.assert_array_equal(a_, b_)
