@@ -85,11 +85,12 @@ CHUNK_ENTRIES = 16384
 # Kernels (of different variables) that may run at the same time. XLA runs
 # a kernel's chunk loop on one core, so 2 lanes use both cores of a 2-core
 # CPU, but each lane adds one variable's kernel outputs (and a wrapper's
-# temporaries) to the peak memory: on the 54.6M-parameter MLP of
-# benchmarks/low_precision_memory.py, 2 lanes updated two 4096 x 4096
-# kernels in 0.92x Keras Adam's time instead of 1.02x, and raised the peak
-# RSS by 120 MiB (float32 weights) / 280 MiB (bfloat16 + StochasticRounding).
-# Memory is the point of 8-bit states: one lane.
+# temporaries) to the peak memory. On the 54.6M-parameter MLP of
+# benchmarks/low_precision_memory.py (2 cores, load average ~2, paired
+# medians): 1 lane 1.15x Keras Adam's step time, peak RSS 1498 MiB
+# (float32 weights) / 1431 MiB (bfloat16 + StochasticRounding); 2 lanes
+# 1.02x, 1597 / 1649 MiB; Keras Adam 1735 MiB. Memory is the point of
+# 8-bit states: one lane.
 KERNEL_LANES = 1
 
 
