@@ -49,10 +49,9 @@ bit for bit.
 
 Speed: the code of an entry is found with one table read and integer
 operations (`tf_lowprec.ops.blockwise`), and the small chunks keep the
-temporaries in cache, so on a 2-core CPU one kernel on one core takes
-about as long as Keras Adam's own update of float32 moments on both
-(which makes several full-size passes over them). The step time against
-Keras Adam is measured by `benchmarks/low_precision_memory.py time`.
+temporaries in cache; the step time against Keras Adam (whose update of
+float32 moments makes several full-size passes over them) is measured by
+`benchmarks/low_precision_memory.py time`.
 
 The weight update is applied with the optimizer's `assign_add` /
 `assign_sub`, so wrappers that intercept them (`StochasticRounding`, for
@@ -84,13 +83,12 @@ ABSMAX = "absmax"
 CHUNK_ENTRIES = 16384
 # Kernels (of different variables) that may run at the same time. XLA runs
 # a kernel's chunk loop on one core, so 2 lanes use both cores of a 2-core
-# CPU, but each lane adds one variable's kernel outputs (and a wrapper's
-# temporaries) to the peak memory. On the 54.6M-parameter MLP of
-# benchmarks/low_precision_memory.py (2 cores, load average ~2, paired
-# medians): 1 lane 1.15x Keras Adam's step time, peak RSS 1498 MiB
-# (float32 weights) / 1431 MiB (bfloat16 + StochasticRounding); 2 lanes
-# 1.02x, 1597 / 1649 MiB; Keras Adam 1735 MiB. Memory is the point of
-# 8-bit states: one lane.
+# CPU (a shorter step; `benchmarks/low_precision_memory.py time
+# --kernel-lanes 2` measures it), but each lane adds one variable's kernel
+# outputs (and a wrapper's temporaries) to the peak memory: on that
+# benchmark's 54.6M-parameter MLP, peak RSS 1498 MiB (float32 weights) /
+# 1431 MiB (bfloat16 + StochasticRounding) with 1 lane, 1597 / 1649 MiB
+# with 2; Keras Adam 1735 MiB. Memory is the point of 8-bit states: one lane.
 KERNEL_LANES = 1
 
 
