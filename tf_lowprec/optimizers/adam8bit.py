@@ -1,11 +1,18 @@
 """Adam8bit and AdamW8bit: Keras Adam/AdamW with block-wise 8-bit moments."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 import tensorflow as tf
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
+
+if TYPE_CHECKING:
+    from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -61,15 +68,15 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        block_size=256,
-        min_8bit_size=4096,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        amsgrad: bool = False,
+        block_size: int = 256,
+        min_8bit_size: int = 4096,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             learning_rate,
             beta_1=validation.float_in_range(beta_1, "beta_1", 0.0, 1.0, high_open=True),
@@ -81,7 +88,7 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
             **kwargs,
         )
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         if self.built:
             return
         self._check_variables(var_list)
@@ -97,7 +104,12 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
             states.append(slots)
         self._states = Untracked(per_variable=states)
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         states = self._states.per_variable[self._get_variable_index(variable)]
         scalars = [
             learning_rate,
@@ -123,7 +135,7 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
             new_states.append(v)
         return -(m * alpha) / (tf.sqrt(v) + epsilon), new_states
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self._blockwise_config()}
 
 
@@ -145,10 +157,10 @@ class AdamW8bit(Adam8bit):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.001,
+        weight_decay: float = 0.004,
+        **kwargs: Any,
+    ) -> None:
         if weight_decay is None:
             raise ValueError(
                 "Argument `weight_decay` must be a float. Received: weight_decay=None"

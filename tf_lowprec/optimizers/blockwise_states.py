@@ -58,9 +58,12 @@ The weight update is applied with the optimizer's `assign_add` /
 bfloat16 weights) see the float32 step. Sparse gradients are densified.
 """
 
+from __future__ import annotations
+
 import functools
 import math
 import numbers
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -74,6 +77,7 @@ from tf_lowprec.ops.blockwise import (
     quantize_blocks,
 )
 from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
+from tf_lowprec.optimizers.learning_rate import LearningRate
 
 CODES = "codes"
 ABSMAX = "absmax"
@@ -204,7 +208,13 @@ class BlockwiseStates:
     `_fused_update(variable, gradient, rule, states, scalars)`.
     """
 
-    def __init__(self, learning_rate, block_size=256, min_8bit_size=4096, **kwargs):
+    def __init__(
+        self,
+        learning_rate: LearningRate,
+        block_size: int = 256,
+        min_8bit_size: int = 4096,
+        **kwargs: Any,
+    ) -> None:
         learning_rate = validation.learning_rate(learning_rate)
         check_block_size(block_size)
         check_min_8bit_size(min_8bit_size)

@@ -1,6 +1,9 @@
 """gRDA: generalized regularized dual averaging (directional pruning)."""
 
+from __future__ import annotations
+
 import warnings
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -9,6 +12,7 @@ from keras import ops
 from tf_lowprec import validation
 from tf_lowprec.ops.prox import soft_threshold
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
+from tf_lowprec.optimizers.learning_rate import LearningRate
 from tf_lowprec.optimizers.slots import add_copy_slots
 
 
@@ -156,11 +160,11 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        c=0.0,
-        mu=0.7,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.01,
+        c: float = 0.0,
+        mu: float = 0.7,
+        **kwargs: Any,
+    ) -> None:
         learning_rate = validation.learning_rate(learning_rate)
         c = validation.non_negative_float(c, "c")
         mu = validation.positive_float(mu, "mu")
@@ -184,7 +188,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         self.c = float(c)
         self.mu = float(mu)
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Creates the shared threshold and one accumulator per variable."""
         if self.built:
             return
@@ -222,7 +226,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
             )
 
     @property
-    def threshold(self):
+    def threshold(self) -> keras.Variable:
         """The current soft threshold `thr_n` (a float32 scalar variable)."""
         return self._threshold
 
@@ -240,7 +244,12 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         self._threshold.assign_add(self._threshold_increment(learning_rate))
         super()._backend_update_step(grads, trainable_variables, learning_rate)
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         """Accumulates `-lr * g` and soft-thresholds into `variable`."""
         accumulator = self._accumulators[self._get_variable_index(variable)]
         lr = ops.cast(learning_rate, variable.dtype)
@@ -259,7 +268,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
                 threshold,
             )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"c": self.c, "mu": self.mu})
         return config

@@ -1,10 +1,19 @@
 """SGD8bit: Keras SGD with its momentum stored in block-wise 8 bits."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 
 from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+    from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -51,13 +60,13 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        momentum=0.0,
-        nesterov=False,
-        block_size=256,
-        min_8bit_size=4096,
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.01,
+        momentum: float = 0.0,
+        nesterov: bool = False,
+        block_size: int = 256,
+        min_8bit_size: int = 4096,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             learning_rate,
             momentum=validation.float_in_range(momentum, "momentum", 0.0, 1.0),
@@ -67,7 +76,7 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
             **kwargs,
         )
 
-    def build(self, variables):
+    def build(self, variables: list[keras.Variable]) -> None:
         if self.built:
             return
         self._check_variables(variables)
@@ -78,7 +87,12 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
             states = [self._add_state(v, "momentum", signed=True) for v in variables]
         self._states = Untracked(per_variable=states)
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         if self.momentum == 0:
             super().update_step(gradient, variable, learning_rate)
             return
@@ -94,5 +108,5 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
             return velocity * momentum - gradient * learning_rate, [velocity]
         return velocity, [velocity]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), **self._blockwise_config()}

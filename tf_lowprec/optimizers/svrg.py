@@ -1,13 +1,22 @@
 """SVRG: stochastic variance-reduced gradient, driven by `model.fit`."""
 
+from __future__ import annotations
+
 import numbers
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import keras
 import tensorflow as tf
 from keras import ops
 
 from tf_lowprec import validation
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
+
+    from tf_lowprec.optimizers.learning_rate import LearningRate
 
 _EPOCH_PATTERN = re.compile(
     r"^\s*(?P<count>\d+(?:\.\d*)?|\.\d+)\s*(?:epoch|epochs)\s*$", re.IGNORECASE
@@ -26,7 +35,7 @@ _NEEDS_WRAPPER = (
 )
 
 
-def parse_period(T):
+def parse_period(T: int | str) -> tuple[str, int | float]:
     """Validates `T` and returns `("steps", int)` or `("epochs", float)`.
 
     Args:
@@ -186,10 +195,10 @@ class SVRG(keras.optimizers.Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.01,
-        T="1epoch",
-        **kwargs,
-    ):
+        learning_rate: LearningRate = 0.01,
+        T: int | str = "1epoch",
+        **kwargs: Any,
+    ) -> None:
         learning_rate = validation.learning_rate(learning_rate)
         T = _canonical_period(T)
         clip_why = (
@@ -209,7 +218,7 @@ class SVRG(keras.optimizers.Optimizer):
         self._driven = False
 
     # ----------------------------------------------------------------- state
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Creates the snapshot, full-gradient and bookkeeping variables.
 
         Creation order (the order of `.keras` checkpoints): the base
@@ -233,11 +242,11 @@ class SVRG(keras.optimizers.Optimizer):
         )
 
     @property
-    def snapshot_iteration(self):
+    def snapshot_iteration(self) -> keras.Variable:
         """Optimizer step at which the last snapshot was taken (-1: none)."""
         return self._snapshot_iteration
 
-    def period(self, steps_per_epoch=None):
+    def period(self, steps_per_epoch: int | None = None) -> int:
         """`T` in optimizer steps.
 
         Args:
@@ -260,15 +269,15 @@ class SVRG(keras.optimizers.Optimizer):
             )
         return max(1, int(round(value * steps_per_epoch)))
 
-    def snapshot_point(self, variable):
+    def snapshot_point(self, variable: keras.Variable) -> keras.Variable:
         """The snapshot weights `w~` matching a trainable `variable`."""
         return self._snapshots[self._get_variable_index(variable)]
 
-    def full_gradient(self, variable):
+    def full_gradient(self, variable: keras.Variable) -> keras.Variable:
         """The stored full gradient `g~` matching a trainable `variable`."""
         return self._full_gradients[self._get_variable_index(variable)]
 
-    def take_snapshot(self, full_gradients):
+    def take_snapshot(self, full_gradients: Sequence[TensorLike | None]) -> None:
         """Starts a new outer iteration at the current weights.
 
         Sets `w~ = w` and `g~ = full_gradients` for every trainable variable
@@ -296,7 +305,11 @@ class SVRG(keras.optimizers.Optimizer):
         self._snapshot_iteration.assign(ops.cast(self.iterations, "int64"))
 
     # ---------------------------------------------------------------- update
-    def apply_variance_reduced(self, corrections, trainable_variables=None):
+    def apply_variance_reduced(
+        self,
+        corrections: Sequence[TensorLike | tf.IndexedSlices | None],
+        trainable_variables: Sequence[keras.Variable] | None = None,
+    ) -> None:
         """Applies one step given `grad f_B(w) - grad f_B(w~)` per variable.
 
         This is the entry point of `VarianceReduced.train_step`; the full
@@ -309,7 +322,11 @@ class SVRG(keras.optimizers.Optimizer):
         finally:
             self._driven = False
 
-    def apply(self, grads, trainable_variables=None):
+    def apply(
+        self,
+        grads: Sequence[TensorLike | tf.IndexedSlices | None],
+        trainable_variables: Sequence[keras.Variable] | None = None,
+    ) -> None:
         if not self._driven:
             raise ValueError(_NEEDS_WRAPPER.format(name=type(self).__name__))
         return super().apply(grads, trainable_variables)
@@ -323,14 +340,19 @@ class SVRG(keras.optimizers.Optimizer):
             ops.cast(correction, variable.dtype), ops.cast(full, variable.dtype)
         )
 
-    def update_step(self, gradient, variable, learning_rate):
+    def update_step(
+        self,
+        gradient: tf.Tensor | tf.IndexedSlices,
+        variable: keras.Variable,
+        learning_rate: float | tf.Tensor,
+    ) -> None:
         """`w -= lr * (correction + g~)` (decay was applied by the base)."""
         lr = ops.cast(learning_rate, variable.dtype)
         self.assign_sub(
             variable, ops.multiply(lr, self._direction(gradient, variable))
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config["T"] = self.T
         return config

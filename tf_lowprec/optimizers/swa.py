@@ -14,6 +14,8 @@ References:
       `torch.optim.swa_utils.AveragedModel`.
 """
 
+from __future__ import annotations
+
 import keras
 import tensorflow as tf
 
@@ -57,7 +59,7 @@ class SWA(WrapperOptimizer):
 
     _default_name = "swa"
 
-    def build(self, var_list):
+    def build(self, var_list: list[keras.Variable]) -> None:
         """Creates the averages (float32) and the counter; builds the inner optimizer."""
         if self.built:
             return
@@ -81,21 +83,21 @@ class SWA(WrapperOptimizer):
         self.inner_optimizer.build(var_list)
 
     @property
-    def averages(self):
+    def averages(self) -> list[keras.Variable]:
         """The float32 running averages, one per trainable variable."""
         return list(self._averages)
 
     @property
-    def averaged_variables(self):
+    def averaged_variables(self) -> list[keras.Variable]:
         """The model variables the averages belong to (in the same order)."""
         return list(self._refs.model_variables)
 
     @property
-    def num_averaged(self):
+    def num_averaged(self) -> int:
         """How many snapshots the average holds (an int)."""
         return int(self._num_averaged.numpy())
 
-    def update_average(self):
+    def update_average(self) -> None:
         """Adds the current weights to the running average (cross-replica)."""
         n = tf.cast(self._num_averaged.value, tf.float32)
         for average, variable in zip(self._averages, self._refs.model_variables):
@@ -104,13 +106,13 @@ class SWA(WrapperOptimizer):
             average.assign(avg + (w - avg) / (n + 1.0))
         self._num_averaged.assign_add(1)
 
-    def assign_average(self):
+    def assign_average(self) -> None:
         """Writes the averages into the model variables (no BatchNorm update)."""
         for average, variable in zip(self._averages, self._refs.model_variables):
             variable.assign(tf.cast(tf.convert_to_tensor(average.value), variable.dtype))
 
 
-def find_swa_optimizer(optimizer):
+def find_swa_optimizer(optimizer: keras.optimizers.Optimizer | None) -> SWA | None:
     """The `SWA` wrapper in a chain of wrappers (`inner_optimizer`), or None."""
     seen = set()
     while optimizer is not None and id(optimizer) not in seen:
