@@ -1,9 +1,17 @@
 """`to_tflite`: a full-integer (int8) TFLite flatbuffer from a Keras 3 model."""
 
+from __future__ import annotations
+
 import os
 import tempfile
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    import keras
 
 from tf_lowprec.export.calibration import representative_dataset
 from tf_lowprec.export.tflite_ops import kernel_types
@@ -31,8 +39,12 @@ def _check(path, io_dtype, calibration_samples):
 
 
 def to_tflite(
-    model, path, representative_data=None, io_dtype="float32", calibration_samples=500
-):
+    model: keras.Model,
+    path: str | os.PathLike[str],
+    representative_data: np.ndarray | tf.data.Dataset | Iterable[Any] | None = None,
+    io_dtype: str = "float32",
+    calibration_samples: int = 500,
+) -> str | os.PathLike[str]:
     """Converts `model` to a full-integer TFLite model and writes it to `path`.
 
     Two routes through TensorFlow's own converter (SavedModel ->

@@ -1,5 +1,10 @@
 """Reading op and tensor types back from a TFLite flatbuffer (TFLite interpreter)."""
 
+from __future__ import annotations
+
+import os
+from typing import Any
+
 import numpy as np
 
 INTEGER_KERNELS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
@@ -30,7 +35,7 @@ def interpreter(model_path, num_threads=None, delegates=True):
     return result
 
 
-def kernel_types(model_path):
+def kernel_types(model_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """One row per CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED op.
 
     Returns:

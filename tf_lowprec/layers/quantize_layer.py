@@ -1,5 +1,9 @@
 """`Quantize`: quantize activations forward and errors backward (SWALP's Q_A/Q_E)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import keras
 
 from tf_lowprec.layers.quantization_options import (
@@ -7,6 +11,11 @@ from tf_lowprec.layers.quantization_options import (
     format_alias,
     pop_format_aliases,
 )
+from tf_lowprec.quantizers import QuantizerLike
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 _POINTS = ("forward", "backward")
 
@@ -61,13 +70,13 @@ class Quantize(QuantizationOptions, keras.layers.Layer):
 
     def __init__(
         self,
-        forward_quantizer=None,
-        backward_quantizer=None,
-        rounding="nearest",
-        backward_rounding="stochastic",
-        seed=None,
-        **kwargs,
-    ):
+        forward_quantizer: QuantizerLike | None = None,
+        backward_quantizer: QuantizerLike | None = None,
+        rounding: str = "nearest",
+        backward_rounding: str = "stochastic",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         aliases = pop_format_aliases(kwargs, _POINTS)
         super().__init__(**kwargs)
         self._init_quantization(
@@ -84,15 +93,15 @@ class Quantize(QuantizationOptions, keras.layers.Layer):
     forward_format = format_alias("forward")
     backward_format = format_alias("backward")
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         seed = self._draw_seed()
         x = self._q(inputs, "forward", seed)
         return self._q(x, "backward", seed)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(self._quantization_config())
         return config

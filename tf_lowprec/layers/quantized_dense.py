@@ -1,5 +1,10 @@
 """`QuantizedDense`: a Dense layer with quantized weights, activations and gradients."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import keras
 
 from tf_lowprec.layers.quantization_options import (
@@ -7,6 +12,11 @@ from tf_lowprec.layers.quantization_options import (
     format_alias,
     pop_format_aliases,
 )
+from tf_lowprec.quantizers import QuantizerLike
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 QUANTIZATION_ARGS_DOC = """
     Quantization points (each a `tf_lowprec.quantizers.Quantizer` or `None`):
@@ -50,7 +60,11 @@ POINTS = ("input", "weight", "output", "error", "gradient")
 BACKWARD_POINTS = ("error", "gradient")
 
 
-def quantized_forward(layer, inputs, op):
+def quantized_forward(
+    layer: keras.layers.Layer,
+    inputs: TensorLike,
+    op: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+) -> tf.Tensor:
     """Runs `op(x, kernel)` + bias + activation between the quantizers."""
     seed = layer._draw_seed()
     x = layer._q(inputs, "input", seed)
@@ -76,17 +90,17 @@ class QuantizedKernelLayer(QuantizationOptions):
 
     def __init__(
         self,
-        *args,
-        weight_quantizer=None,
-        input_quantizer=None,
-        output_quantizer=None,
-        error_quantizer=None,
-        gradient_quantizer=None,
-        rounding="nearest",
-        backward_rounding="stochastic",
-        seed=None,
-        **kwargs,
-    ):
+        *args: Any,
+        weight_quantizer: QuantizerLike | None = None,
+        input_quantizer: QuantizerLike | None = None,
+        output_quantizer: QuantizerLike | None = None,
+        error_quantizer: QuantizerLike | None = None,
+        gradient_quantizer: QuantizerLike | None = None,
+        rounding: str = "nearest",
+        backward_rounding: str = "stochastic",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         aliases = pop_format_aliases(kwargs, POINTS)
         super().__init__(*args, **kwargs)
         values = dict(input=input_quantizer, weight=weight_quantizer, output=output_quantizer,
@@ -100,7 +114,7 @@ class QuantizedKernelLayer(QuantizationOptions):
             backward=BACKWARD_POINTS,
         )
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(self._quantization_config())
         return config
@@ -131,10 +145,10 @@ class QuantizedDense(QuantizedKernelLayer, keras.layers.Dense):
         ICML 2019 (quantized errors and gradients).
     """
 
-    def bias_for_output(self, bias):
+    def bias_for_output(self, bias: TensorLike) -> tf.Tensor:
         return bias
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: TensorLike, training: bool | None = None) -> tf.Tensor:
         return quantized_forward(self, inputs, keras.ops.matmul)
 
 

@@ -67,12 +67,19 @@ Reference:
     (https://arxiv.org/abs/2110.02861).
 """
 
+from __future__ import annotations
+
 import functools
 import math
 import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
+
+if TYPE_CHECKING:
+    from tensorflow.types.experimental import TensorLike
 
 __all__ = [
     "SUPPORTED_BITS",
@@ -92,7 +99,7 @@ _EXPONENTS = 7  # e = 0 .. 6: values down to ~1e-7 of the block maximum
 _ZERO_INDEX = 127  # position of 0 in the signed table = -(smallest int8 code)
 
 
-def check_bits(bits):
+def check_bits(bits: int) -> None:
     """Raises `ValueError` unless `bits` is supported (only 8 for now)."""
     if isinstance(bits, bool) or bits not in SUPPORTED_BITS:
         raise ValueError(
@@ -100,7 +107,7 @@ def check_bits(bits):
         )
 
 
-def check_block_size(block_size, name="block_size"):
+def check_block_size(block_size: int, name: str = "block_size") -> None:
     """Raises `ValueError` unless `block_size` is a positive int."""
     if (
         isinstance(block_size, bool)
@@ -113,7 +120,7 @@ def check_block_size(block_size, name="block_size"):
 
 
 @functools.cache
-def dynamic_code(signed, bits=8):
+def dynamic_code(signed: bool, bits: int = 8) -> np.ndarray:
     """The sorted dynamic tree table (255 signed / 256 unsigned entries), float32.
 
     Args:
@@ -214,12 +221,12 @@ def _nearest_index(v, signed, bits):
     return _ZERO_INDEX + magnitude_index * (1 - 2 * negative)
 
 
-def number_of_blocks(size, block_size):
+def number_of_blocks(size: int, block_size: int) -> int:
     """`ceil(size / block_size)`: the length of the scale vector."""
     return max(1, math.ceil(int(size) / int(block_size)))
 
 
-def as_blocks(x, block_size):
+def as_blocks(x: TensorLike, block_size: int) -> tf.Tensor:
     """`x` flattened, zero-padded to whole blocks, `[n_blocks, block_size]`.
 
     A tensor of at most `block_size` entries is one block of its own size,
@@ -235,7 +242,7 @@ def as_blocks(x, block_size):
     return tf.reshape(flat, [-1, block_size])
 
 
-def from_blocks(blocks, shape):
+def from_blocks(blocks: TensorLike, shape: Sequence[int] | tf.TensorShape) -> tf.Tensor:
     """Inverse of `as_blocks`: drops the padding, restores `shape`."""
     shape = tf.TensorShape(shape)
     flat = tf.reshape(blocks, [-1])
@@ -244,7 +251,9 @@ def from_blocks(blocks, shape):
     return tf.reshape(flat, shape)
 
 
-def quantize_blocks(blocks, signed=True, bits=8):
+def quantize_blocks(
+    blocks: TensorLike, signed: bool = True, bits: int = 8
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Codes and scales of float32 `blocks` (`[n, block_size]`, one scale per row).
 
     The block-level kernel of `quantize_blockwise` (no argument checks).
@@ -259,7 +268,7 @@ def quantize_blocks(blocks, signed=True, bits=8):
     return tf.cast(index, tf.uint8), scales
 
 
-def dequantize_blocks(codes, scales):
+def dequantize_blocks(codes: tf.Tensor, scales: TensorLike) -> tf.Tensor:
     """float32 `[n, block_size]` values of `codes` (`int8` signed / `uint8`)."""
     signed = codes.dtype == tf.int8
     index = tf.cast(codes, tf.int32) + (_ZERO_INDEX if signed else 0)
@@ -267,7 +276,9 @@ def dequantize_blocks(codes, scales):
     return values * tf.cast(scales, tf.float32)[:, None]
 
 
-def quantize_blockwise(x, block_size=256, signed=True, bits=8):
+def quantize_blockwise(
+    x: TensorLike, block_size: int = 256, signed: bool = True, bits: int = 8
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Block-wise dynamic 8-bit codes and per-block scales of `x`.
 
     Args:
@@ -299,7 +310,7 @@ def quantize_blockwise(x, block_size=256, signed=True, bits=8):
     return from_blocks(codes, x.shape), scales
 
 
-def dequantize_blockwise(codes, scales, block_size=256):
+def dequantize_blockwise(codes: tf.Tensor, scales: TensorLike, block_size: int = 256) -> tf.Tensor:
     """float32 values `T[c] * s` from `quantize_blockwise`'s output.
 
     The table (signed or unsigned) is read from the codes' dtype

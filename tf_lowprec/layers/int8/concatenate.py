@@ -1,8 +1,17 @@
 """`Int8Concatenate`: concatenation whose inputs and output share one int8 grid."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import keras
 
 from tf_lowprec.layers.int8.activation_quantizer import ActivationQuantizer
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    from tensorflow.types.experimental import TensorLike
 
 
 @keras.saving.register_keras_serializable(package="tf_lowprec")
@@ -30,19 +39,19 @@ class Int8Concatenate(keras.layers.Concatenate):
         **kwargs: base layer arguments.
     """
 
-    def __init__(self, axis=-1, ema_decay=0.999, **kwargs):
+    def __init__(self, axis: int = -1, ema_decay: float = 0.999, **kwargs: Any) -> None:
         super().__init__(axis=axis, **kwargs)
         self.ema_decay = ema_decay
         self.output_quantizer = ActivationQuantizer(ema_decay, name="output_quantizer")
 
-    def build(self, input_shape):
+    def build(self, input_shape: Sequence[tuple[int | None, ...]]) -> None:
         super().build(input_shape)
         self.output_quantizer.build(self.compute_output_shape(input_shape))
 
-    def call(self, inputs, training=None):
+    def call(self, inputs: Sequence[TensorLike], training: bool | None = None) -> tf.Tensor:
         if training:
             self.output_quantizer.update(super().call(inputs))
         return super().call([self.output_quantizer.fake_quantize(x) for x in inputs])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "ema_decay": self.ema_decay}

@@ -1,11 +1,13 @@
 """Finding the int8 activation quantizers of a model and whether they were learned."""
 
+from __future__ import annotations
+
 import keras
 
 from tf_lowprec.layers.int8.activation_quantizer import ActivationQuantizer
 
 
-def activation_quantizers(model):
+def activation_quantizers(model: keras.layers.Layer) -> list[ActivationQuantizer]:
     """Every `ActivationQuantizer` in `model`, nested layers included, in order."""
     return [
         layer
@@ -14,7 +16,7 @@ def activation_quantizers(model):
     ]
 
 
-def untrained_quantizers(model):
+def untrained_quantizers(model: keras.layers.Layer) -> list[str]:
     """Paths of the activation quantizers whose range was never learned."""
     return [
         q.range_min.path.rsplit("/", 1)[0]

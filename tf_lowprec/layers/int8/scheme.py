@@ -21,6 +21,8 @@ The rewritten graph matches what the TFLite converter produces from it:
   output is fake-quantized so the layers after it read int8 again.
 """
 
+from __future__ import annotations
+
 import warnings
 
 import keras
@@ -212,7 +214,7 @@ def _functional(model):
     return model
 
 
-def quantize_model_int8(model, ema_decay=0.999):
+def quantize_model_int8(model: keras.Model, ema_decay: float = 0.999) -> keras.Model:
     """Returns a copy of `model` set up for int8 quantization-aware training.
 
     See the module docstring for what each layer becomes. The copy starts
