@@ -1,6 +1,9 @@
 """Sparsity of a model's weights: a report and a `fit` callback that logs it."""
 
+from __future__ import annotations
+
 import dataclasses
+from typing import Any, Self
 
 import keras
 import numpy as np
@@ -14,7 +17,7 @@ class LayerSparsity:
     total: int
 
     @property
-    def sparsity(self):
+    def sparsity(self) -> float:
         """Fraction of weights that are exactly zero, in [0, 1]."""
         return self.zeros / self.total if self.total else 0.0
 
@@ -36,12 +39,12 @@ class SparsityReport:
     layers: dict
 
     @property
-    def sparsity(self):
+    def sparsity(self) -> float:
         """Global fraction of exactly-zero weights, in [0, 1]."""
         return self.zeros / self.total if self.total else 0.0
 
     @property
-    def density(self):
+    def density(self) -> float:
         """`1 - sparsity`: the fraction of nonzero weights."""
         return 1.0 - self.sparsity
 
@@ -69,7 +72,7 @@ def _counted_variables(model, kernels_only):
     return variables
 
 
-def sparsity(model, kernels_only=False):
+def sparsity(model: keras.layers.Layer, kernels_only: bool = False) -> SparsityReport:
     """Measures the fraction of exactly-zero trainable weights.
 
     gRDA and the proximal optimizers produce exact zeros, so sparsity here is
@@ -130,12 +133,12 @@ class SparsityLogger(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, per_layer=False, kernels_only=False):
+    def __init__(self, per_layer: bool = False, kernels_only: bool = False) -> None:
         super().__init__()
         self.per_layer = bool(per_layer)
         self.kernels_only = bool(kernels_only)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None:
             return
         report = sparsity(self.model, kernels_only=self.kernels_only)
@@ -144,9 +147,9 @@ class SparsityLogger(keras.callbacks.Callback):
             for name, layer in report.layers.items():
                 logs[f"sparsity/{name}"] = layer.sparsity
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"per_layer": self.per_layer, "kernels_only": self.kernels_only}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Self:
         return cls(**config)

@@ -35,6 +35,8 @@ References:
       --block-dim B`, stochastic rounding, momentum 0.9).
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import keras
@@ -43,13 +45,13 @@ from tf_lowprec import validation
 from tf_lowprec.formats import BlockFloatingPoint
 from tf_lowprec.optimizers.low_precision import LowPrecision
 from tf_lowprec.optimizers.swa import SWA
-from tf_lowprec.quantizers import Quantizer
+from tf_lowprec.quantizers import Quantizer, QuantizerLike
 from tf_lowprec.recipes.activation_quantization import quantize_activations
 from tf_lowprec.training.lr_schedules import PaperPiecewise
-from tf_lowprec.training.swa import StochasticWeightAveraging
+from tf_lowprec.training.swa import BatchNormData, StochasticWeightAveraging
 
 
-def swalp_formats(word_length=8):
+def swalp_formats(word_length: int = 8) -> tuple[BlockFloatingPoint, BlockFloatingPoint]:
     """`(optimizer_format, activation_format)` of the SWALP paper.
 
     `BlockFloatingPoint(word_length, axis=-1)` (one exponent per output
@@ -64,15 +66,15 @@ def swalp_formats(word_length=8):
 
 
 def low_precision_sgd(
-    learning_rate=0.05,
-    momentum=0.9,
-    word_length=8,
-    rounding="stochastic",
-    weight_decay=None,
-    nesterov=False,
-    seed=None,
-    quantizer=None,
-):
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.05,
+    momentum: float = 0.9,
+    word_length: int = 8,
+    rounding: str = "stochastic",
+    weight_decay: float | None = None,
+    nesterov: bool = False,
+    seed: int | None = None,
+    quantizer: QuantizerLike | None = None,
+) -> LowPrecision:
     """SGD with momentum, with weights, gradients, momentum and accumulator in BFP.
 
     `LowPrecision(keras.optimizers.SGD(learning_rate, momentum, nesterov,
@@ -128,23 +130,23 @@ class SWALPSetup:
 
 
 def swalp(
-    model,
-    steps_per_epoch,
-    swa_start,
-    learning_rate=0.05,
-    swa_lr=0.01,
-    momentum=0.9,
-    weight_decay=None,
-    word_length=8,
-    rounding="stochastic",
-    average=True,
-    frequency=1,
-    data=None,
-    batchnorm_steps=None,
-    seed=None,
-    optimizer_quantizer=None,
-    activation_quantizer=None,
-):
+    model: keras.Model,
+    steps_per_epoch: int,
+    swa_start: int,
+    learning_rate: float = 0.05,
+    swa_lr: float = 0.01,
+    momentum: float = 0.9,
+    weight_decay: float | None = None,
+    word_length: int = 8,
+    rounding: str = "stochastic",
+    average: bool = True,
+    frequency: int = 1,
+    data: BatchNormData | None = None,
+    batchnorm_steps: int | None = None,
+    seed: int | None = None,
+    optimizer_quantizer: QuantizerLike | None = None,
+    activation_quantizer: QuantizerLike | None = None,
+) -> SWALPSetup:
     """The SWALP paper's training setup for `model`, in one call.
 
     ```python

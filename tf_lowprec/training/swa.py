@@ -41,7 +41,11 @@ References:
       PyTorch `torch.optim.swa_utils` (`AveragedModel`, `SWALR`, `update_bn`).
 """
 
+from __future__ import annotations
+
 import weakref
+from collections.abc import Iterable
+from typing import Any, TypeAlias
 
 import keras
 import numpy as np
@@ -79,7 +83,15 @@ def _inputs_of(batch):
 _FORWARD = weakref.WeakKeyDictionary()
 
 
-def recompute_batchnorm_statistics(model, data, steps=None):
+BatchNormData: TypeAlias = tf.data.Dataset | np.ndarray | Iterable[Any]
+"""Training data for the BatchNorm recompute: a `tf.data.Dataset` of inputs or
+of `(inputs, targets[, weights])` batches, a numpy array of inputs, or an
+iterable of such batches."""
+
+
+def recompute_batchnorm_statistics(
+    model: keras.Model, data: BatchNormData | None, steps: int | None = None
+) -> int:
     """Sets every BatchNorm's moving statistics to their average over `data`.
 
     Runs `model(x, training=True)` over the batches of `data` and gives each
@@ -198,14 +210,14 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
 
     def __init__(
         self,
-        start_epoch,
-        frequency=1,
-        swa_lr=None,
-        data=None,
-        batchnorm_steps=None,
-        swap_for_evaluation=True,
-        swap_at_end=True,
-    ):
+        start_epoch: int,
+        frequency: int = 1,
+        swa_lr: float | None = None,
+        data: BatchNormData | None = None,
+        batchnorm_steps: int | None = None,
+        swap_for_evaluation: bool = True,
+        swap_at_end: bool = True,
+    ) -> None:
         super().__init__()
         self.start_epoch = validation.non_negative_int(start_epoch, "start_epoch")
         self.frequency = validation.positive_int(frequency, "frequency")
@@ -223,14 +235,14 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self._backup = None
         self._in_fit = False
 
-    def averages_after(self, epoch):
+    def averages_after(self, epoch: int) -> bool:
         """Whether the weights at the end of 0-based `epoch` join the average."""
         done = epoch + 1
         return done >= self.start_epoch and (done - self.start_epoch) % self.frequency == 0
 
     # Callback hooks.
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         optimizer = find_swa_optimizer(self.model.optimizer)
         if optimizer is None:
             raise ValueError(
@@ -259,17 +271,17 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
         self._optimizer = optimizer
         self._in_fit = True
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._epoch = epoch
         if self.swa_lr is not None and epoch >= self.start_epoch:
             self.model.optimizer.learning_rate = self.swa_lr
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         steps = self.params.get("steps") if self.params else None
         if steps is not None and batch + 1 >= steps:
             self._maybe_average()
 
-    def on_test_begin(self, logs=None):
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         if not self._in_fit:
             return
         self._maybe_average()  # before validation, if the epoch length is unknown
@@ -277,18 +289,18 @@ class StochasticWeightAveraging(keras.callbacks.Callback):
             self._backup = [v.numpy() for v in self.model.variables]
             self._swap_in()
 
-    def on_test_end(self, logs=None):
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._backup is not None:
             for variable, value in zip(self.model.variables, self._backup):
                 variable.assign(value)
             self._backup = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._maybe_average()
         if logs is not None and self._optimizer is not None:
             logs["swa_num_averaged"] = self._optimizer.num_averaged
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = False
         if self.swap_at_end and self._optimizer is not None and self._optimizer.num_averaged > 0:
             self._swap_in()
