@@ -10,6 +10,7 @@ import tensorflow as tf
 from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 
 if TYPE_CHECKING:
     from tf_lowprec.optimizers.learning_rate import LearningRate
@@ -105,10 +106,7 @@ class Adam8bit(BlockwiseStates, keras.optimizers.Adam):
         self._states = Untracked(per_variable=states)
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         states = self._states.per_variable[self._get_variable_index(variable)]
         scalars = [

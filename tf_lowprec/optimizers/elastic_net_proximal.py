@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 from keras import ops
@@ -12,9 +12,7 @@ from tf_lowprec.ops.prox import prox_elastic_net
 from tf_lowprec.optimizers import _sparse
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
 from tf_lowprec.optimizers.learning_rate import LearningRate
-
-if TYPE_CHECKING:
-    import tensorflow as tf
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 
 
 class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
@@ -63,10 +61,7 @@ class ElasticNetProximal(AggregatedClippingMixin, keras.optimizers.Optimizer):
         self.l2_regularization_strength = l2_regularization_strength
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         """Proximal step on `variable` (and its slots), row-wise for sparse gradients."""
         dtype = variable.dtype

@@ -14,6 +14,7 @@ from tf_lowprec.ops.prox import soft_threshold
 from tf_lowprec.optimizers.aggregated_clipping import AggregatedClippingMixin
 from tf_lowprec.optimizers.learning_rate import LearningRate
 from tf_lowprec.optimizers.slots import add_copy_slots
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 
 
 @tf.function(jit_compile=True, autograph=False)
@@ -245,10 +246,7 @@ class GRDA(AggregatedClippingMixin, keras.optimizers.Optimizer):
         super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         """Accumulates `-lr * g` and soft-thresholds into `variable`."""
         accumulator = self._accumulators[self._get_variable_index(variable)]

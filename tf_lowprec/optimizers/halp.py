@@ -16,6 +16,7 @@ from tf_lowprec.formats import ScaledInteger
 from tf_lowprec.ops.rounding import check_rounding
 from tf_lowprec.ops.scaled_integer import scaled_integer_codes
 from tf_lowprec.optimizers.learning_rate import LearningRate
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 from tf_lowprec.optimizers.svrg import SVRG
 from tf_lowprec.quantizers import Quantizer, QuantizerLike, as_quantizer
 
@@ -332,10 +333,7 @@ class HALP(SVRG):
         return tf.float32
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         """One bit-centered step: update and re-quantize the offset."""
         index = self._get_variable_index(variable)

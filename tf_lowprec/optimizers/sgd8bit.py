@@ -9,10 +9,9 @@ import keras
 from tf_lowprec import validation
 from tf_lowprec.optimizers.blockwise_states import BlockwiseStates
 from tf_lowprec.optimizers.inner_optimizer import Untracked
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 
 if TYPE_CHECKING:
-    import tensorflow as tf
-
     from tf_lowprec.optimizers.learning_rate import LearningRate
 
 
@@ -88,10 +87,7 @@ class SGD8bit(BlockwiseStates, keras.optimizers.SGD):
         self._states = Untracked(per_variable=states)
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         if self.momentum == 0:
             super().update_step(gradient, variable, learning_rate)

@@ -12,6 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from tf_lowprec import validation
+from tf_lowprec.optimizers.step_arguments import CurrentLearningRate, Gradient
 
 if TYPE_CHECKING:
     from tensorflow.types.experimental import TensorLike
@@ -341,10 +342,7 @@ class SVRG(keras.optimizers.Optimizer):
         )
 
     def update_step(
-        self,
-        gradient: tf.Tensor | tf.IndexedSlices,
-        variable: keras.Variable,
-        learning_rate: float | tf.Tensor,
+        self, gradient: Gradient, variable: keras.Variable, learning_rate: CurrentLearningRate
     ) -> None:
         """`w -= lr * (correction + g~)` (decay was applied by the base)."""
         lr = ops.cast(learning_rate, variable.dtype)
