@@ -23,9 +23,8 @@ variables. The kernel walks the tensor in chunks of `CHUNK_ENTRIES`
 (16384) entries, 64 blocks of 256, in a `tf.while_loop`
 (`_run_in_chunks`) whose results go into `tf.TensorArray`s (in XLA:
 output buffers zero-filled once, then updated in place); within a chunk
-XLA fuses the
-stages into a few loops. XLA runs a loop over such small arrays on one
-core. Kernels of different variables run in `KERNEL_LANES` (1) lanes:
+XLA fuses the stages into a few loops. XLA runs a loop over such small
+arrays on one core. Kernels of different variables run in `KERNEL_LANES` (1) lanes:
 each kernel waits until the previous variable of its lane is updated (its
 outputs assigned), and a variable joins the lane with the fewest entries
 so far. Variables are updated last first: backpropagation delivers the
