@@ -73,6 +73,7 @@ from tf_lowprec.ops.blockwise import (
     check_block_size,
     dequantize_blocks,
     from_blocks,
+    number_of_blocks,
     quantize_blocks,
 )
 from tf_lowprec.optimizers.inner_optimizer import Untracked, slot_prefix
@@ -236,9 +237,7 @@ class BlockwiseStates:
 
     def _add_state(self, variable, slot, signed):
         """A `State` for `variable`: 8-bit if it has >= `min_8bit_size` entries."""
-        size = 1
-        for dim in variable.shape:
-            size *= int(dim)
+        size = math.prod(int(d) for d in variable.shape)
         reference = slot_prefix(variable)
         if size < max(self.min_8bit_size, 1):
             # Named like Keras's own slots, so LowPrecision finds it.
@@ -253,9 +252,8 @@ class BlockwiseStates:
             "int8" if signed else "uint8",
             name=f"{slot}_{CODES}_{reference}",
         )
-        n_blocks = -(-size // self.block_size)
         absmax = self.add_variable(
-            (n_blocks,), "zeros", "float32", name=f"{slot}_{ABSMAX}_{reference}"
+            (number_of_blocks(size, self.block_size),), "zeros", "float32", name=f"{slot}_{ABSMAX}_{reference}"
         )
         return State(signed, codes=codes, absmax=absmax)
 
